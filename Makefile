@@ -1,0 +1,74 @@
+# ps — a parameter server as a toolkit of small Unix programs.
+# make            build everything into build/
+# make check      unit tests (C) and command-line tests (bats)
+# make sanitize   the same build and tests with ASan+UBSan, in build-san/
+# make bench      benchmarks; writes bench/RESULTS.md
+# make deps       install the Debian packages the project needs (as root)
+
+B        ?= build
+CC       ?= cc
+PKGS      = libevent msgpack yaml-0.1 libxxhash
+OPT      ?= -O2
+CFLAGS   += -std=c11 -Wall -Wextra -Werror $(OPT) -g -D_GNU_SOURCE -Iinclude \
+            $(shell pkg-config --cflags $(PKGS))
+LDLIBS   += $(shell pkg-config --libs $(PKGS)) -lreadline -lm
+PREFIX   ?= /usr/local
+
+DEBS = build-essential pkg-config libevent-dev libmsgpack-dev libyaml-dev libxxhash-dev \
+       libreadline-dev bats bats-assert bats-support liblinear-tools npm ca-certificates
+
+LIB_SRC  = $(wildcard lib/*.c)
+LIB_OBJ  = $(LIB_SRC:lib/%.c=$(B)/lib/%.o)
+PROGS    = $(patsubst bin/%.c,$(B)/%,$(wildcard bin/*.c))
+UNIT     = $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
+
+all: $(PROGS) $(UNIT)
+
+$(B)/lib/%.o: lib/%.c $(wildcard include/ps/*.h) | $(B)/lib
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(B)/libps.a: $(LIB_OBJ)
+	ar rcs $@ $^
+
+$(B)/%: bin/%.c $(B)/libps.a $(wildcard include/ps/*.h)
+	$(CC) $(CFLAGS) -o $@ $< $(B)/libps.a $(LDLIBS)
+
+$(B)/tests/%: tests/unit/%.c tests/unit/unit.h $(B)/libps.a | $(B)/tests
+	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(B)/libps.a $(LDLIBS)
+
+$(B)/lib $(B)/tests:
+	mkdir -p $@
+
+check: all
+	@for t in $(UNIT); do echo "unit: $$t"; $$t || exit 1; done
+	PS_BUILD=$(B) bats tests
+
+sanitize:
+	$(MAKE) B=build-san OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
+		check
+
+bench: all
+	scripts/ps-benchmark $(B)
+
+deps:
+	apt-get update
+	apt-get install -y $(DEBS)
+
+data: data/spam/train.svm data/heart_scale
+
+data/spam/train.svm: scripts/fetch-spam $(B)/ps-tokenize
+	scripts/fetch-spam data/spam
+
+data/heart_scale:
+	cp /usr/share/doc/liblinear-tools/examples/heart_scale $@
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 755 $(PROGS) $(DESTDIR)$(PREFIX)/bin
+	install -m 644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1
+
+clean:
+	rm -rf build build-san
+
+.PHONY: all check sanitize bench deps data install clean
+.SECONDARY:

@@ -1,0 +1,59 @@
+/* ps-server: see ps-server(1). */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "ps/cli.h"
+#include "ps/log.h"
+#include "ps/server.h"
+
+static const char usage[] =
+    "usage: ps-server [-nqv] [-c file] [-o name=value] ...\n";
+
+static const struct option longopts[] = {
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+int
+main(int argc, char **argv)
+{
+	struct ps_cli cli;
+	struct ps_conf conf;
+	int ch, status;
+
+	log_init("ps-server", 0);
+	cli_init(&cli);
+	conf_init(&conf);
+	while ((ch = getopt_long(argc, argv, "c:o:nqv", longopts, NULL)) != -1) {
+		if (cli_option(&cli, ch, optarg))
+			continue;
+		switch (ch) {
+		case 'h':
+			printf("%s", usage);
+			printf("  -c file        configuration file (YAML), see ps.conf(5)\n"
+			    "  -o name=value  set an option, overriding the file\n"
+			    "  -n             check the configuration and exit\n"
+			    "  -q, -v         fewer, more log messages (-v repeats)\n"
+			    "  --help, --version\n");
+			return PS_EXIT_OK;
+		case 'V':
+			cli_version("ps-server");
+			break;
+		default:
+			fprintf(stderr, "%s", usage);
+			return PS_EXIT_USAGE;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "ps-server: unexpected argument '%s'\n%s", argv[optind], usage);
+		return PS_EXIT_USAGE;
+	}
+	log_init("ps-server", cli.verbose);
+	cli_load(&cli, &conf);
+	status = server_run(&conf);
+	conf_free(&conf);
+	cli_free(&cli);
+	return status;
+}

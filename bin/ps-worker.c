@@ -1,0 +1,84 @@
+/* ps-worker: see ps-worker(1). */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "ps/cli.h"
+#include "ps/log.h"
+#include "ps/worker.h"
+
+static const char usage[] =
+    "usage: ps-worker [-nqv] [-c file] [-o name=value] [--predict] [--test file]\n"
+    "                 [--skip-bad] [--json] < data.svm\n";
+
+enum { OPT_PREDICT = 256, OPT_TEST, OPT_SKIP_BAD, OPT_JSON };
+
+static const struct option longopts[] = {
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ "predict", no_argument, NULL, OPT_PREDICT },
+	{ "test", required_argument, NULL, OPT_TEST },
+	{ "skip-bad", no_argument, NULL, OPT_SKIP_BAD },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ NULL, 0, NULL, 0 },
+};
+
+int
+main(int argc, char **argv)
+{
+	struct ps_cli cli;
+	struct ps_conf conf;
+	struct worker_opts opts = { .in = stdin, .in_name = "stdin" };
+	int ch, status;
+
+	log_init("ps-worker", 0);
+	cli_init(&cli);
+	conf_init(&conf);
+	while ((ch = getopt_long(argc, argv, "c:o:nqv", longopts, NULL)) != -1) {
+		if (cli_option(&cli, ch, optarg))
+			continue;
+		switch (ch) {
+		case OPT_PREDICT:
+			opts.predict = 1;
+			break;
+		case OPT_TEST:
+			opts.test_path = optarg;
+			break;
+		case OPT_SKIP_BAD:
+			opts.skip_bad = 1;
+			break;
+		case OPT_JSON:
+			opts.json = 1;
+			break;
+		case 'h':
+			printf("%s", usage);
+			printf("  -c file        configuration file (YAML), see ps.conf(5)\n"
+			    "  -o name=value  set an option, overriding the file\n"
+			    "  -n             check the configuration and exit\n"
+			    "  -q, -v         fewer, more log messages (-v repeats)\n"
+			    "  --predict      print P(y=1) for each example; do not train\n"
+			    "  --test file    evaluate file at the end: logloss, accuracy, AUC\n"
+			    "  --skip-bad     count and skip malformed lines instead of failing\n"
+			    "  --json         print results as one JSON object\n"
+			    "  --help, --version\n");
+			return PS_EXIT_OK;
+		case 'V':
+			cli_version("ps-worker");
+			break;
+		default:
+			fprintf(stderr, "%s", usage);
+			return PS_EXIT_USAGE;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "ps-worker: unexpected argument '%s' (data comes on stdin)\n%s",
+		    argv[optind], usage);
+		return PS_EXIT_USAGE;
+	}
+	log_init("ps-worker", cli.verbose);
+	cli_load(&cli, &conf);
+	status = worker_run(&conf, &opts);
+	conf_free(&conf);
+	cli_free(&cli);
+	return status;
+}

@@ -1,0 +1,52 @@
+/* A cluster client: registers with the scheduler, holds the map, and pulls and
+ * pushes sorted key batches to all owning servers at once. Used by ps-worker and
+ * ps-bench; blocking I/O, one request per server in flight per chunk. */
+#ifndef PS_CLIENT_H
+#define PS_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ps/conf.h"
+#include "ps/conn.h"
+#include "ps/map.h"
+#include "ps/msg.h"
+
+struct ps_client {
+	const struct ps_conf	*conf;
+	const char		*progname;
+	uint32_t		 role;
+	uint32_t		 id;		/* node id from the scheduler */
+	uint32_t		 rank;		/* worker rank, 0..W-1 */
+	struct ps_conn		 sched;
+	struct ps_map		 map;
+	struct ps_conn		*servers;	/* one per map.servers entry */
+	uint64_t		 next_id;
+	double			 last_beat;
+	struct ps_wbuf		 w;
+	/* scratch, reused across calls */
+	uint32_t		*order;		/* key indices grouped by server */
+	uint32_t		*todo;		/* key indices still to send */
+	uint32_t		*retry;
+	size_t			 scratch_cap;
+	size_t			*count;		/* keys per server */
+	size_t			*first;		/* start of each server's run in order[] */
+};
+
+int	client_open(struct ps_client *, const struct ps_conf *, uint32_t role,
+	    const char *progname, char **cause);
+void	client_close(struct ps_client *);
+/* keys: n sorted unique keys. vals: n * dim floats, filled from the servers. */
+int	client_pull(struct ps_client *, const uint64_t *keys, size_t n, float *vals,
+	    char **cause);
+/* grads: n * dim floats, applied on the servers by their optimizer. */
+int	client_push(struct ps_client *, const uint64_t *keys, size_t n, const float *grads,
+	    char **cause);
+/* Wait until every live worker reached the barrier of this name. */
+int	client_barrier(struct ps_client *, const char *name, char **cause);
+/* Tell the scheduler this worker finished, with its exit status. */
+int	client_done(struct ps_client *, int status, char **cause);
+/* Send a heartbeat if one is due. */
+void	client_tick(struct ps_client *);
+
+#endif

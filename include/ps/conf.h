@@ -1,0 +1,54 @@
+/* Configuration: one table of options drives the YAML loader, -o overrides,
+ * ps-ctl and the documentation (ps.conf(5)). */
+#ifndef PS_CONF_H
+#define PS_CONF_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "ps/optim.h"
+
+struct ps_conf {
+	/* scheduler: where the scheduler listens and everyone else finds it */
+	char		*scheduler_host;	/* scheduler.host, "127.0.0.1" */
+	int		 scheduler_port;	/* scheduler.port, 7070 (0: any free port) */
+	/* server: where a server listens for workers */
+	char		*server_host;		/* server.host, "127.0.0.1" */
+	int		 server_port;		/* server.port, 0 (any free port) */
+	/* cluster */
+	int		 num_servers;		/* cluster.servers, 1 */
+	int		 num_workers;		/* cluster.workers, 1 */
+	/* model and optimizer */
+	struct ps_optim	 optim;			/* optimizer.name "ftrl", .learning_rate 0.1,
+						 * .epsilon 1e-6, .alpha 0.1, .beta 1, .l1 1, .l2 1;
+						 * model.dim 1 -> optim.dim */
+	int		 bias;			/* model.bias, true: add a constant feature, key 0 */
+	/* worker */
+	int		 batch_size;		/* worker.batch_size, 100 examples */
+	/* network */
+	int64_t		 max_frame;		/* net.max_frame, 64 MiB; bytes, accepts K/M/G suffixes */
+	double		 heartbeat_interval;	/* net.heartbeat_interval, 1 (seconds) */
+	double		 heartbeat_timeout;	/* net.heartbeat_timeout, 10 (seconds) */
+};
+
+/* Fill every field with its default. */
+void	conf_init(struct ps_conf *);
+void	conf_free(struct ps_conf *);
+/* Load a YAML file over the current values. Errors name the file, line and key:
+ * "x.yaml:3: unknown key 'optimizer.alhpa'", "x.yaml:5: optimizer.l1: 'abc' is not a number". */
+int	conf_load(struct ps_conf *, const char *path, char **cause);
+/* Set one option from "name=value" (a -o override); same checks and wording as the loader. */
+int	conf_set(struct ps_conf *, const char *assignment, char **cause);
+/* Check cross-option constraints (e.g. l1 >= 0, beta > 0); called after loading. */
+int	conf_check(const struct ps_conf *, char **cause);
+/* Print every option as "name: value" YAML, e.g. for ps-ctl or -n -v. */
+void	conf_print(const struct ps_conf *, FILE *);
+/* Print the option table (name, type, default, help) for documentation. */
+void	conf_print_table(FILE *);
+/* The current value of one option as text, as conf_print writes it ("64M",
+ * "true", "0.1"); *value is xmalloc'd. -1 and "option 'x': unknown key". */
+int	conf_get(const struct ps_conf *, const char *name, char **value, char **cause);
+/* The name of option idx in table order, NULL past the last: for completion. */
+const char *conf_option_name(unsigned int idx);
+
+#endif

@@ -1,0 +1,39 @@
+/* A blocking connection for clients (workers, ps-bench, ps-ctl): send frames,
+ * receive one frame at a time. */
+#ifndef PS_CONN_H
+#define PS_CONN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ps/msg.h"
+
+struct ps_conn {
+	int		 fd;
+	char		 name[80];	/* "host:port" for errors */
+	size_t		 max_frame;
+	char		*buf;		/* received bytes; a decoded message points here */
+	size_t		 start;		/* first unread byte */
+	size_t		 end;
+	size_t		 cap;
+	uint32_t	 peer_role;	/* from HELLO_OK */
+	uint32_t	 peer_id;
+};
+
+/* Connect and shake hands (HELLO as role/id/program name). retry_secs > 0 retries a
+ * refused connection for that long. 0 or -1 and cause. */
+int	conn_open(struct ps_conn *, const char *host, int port, uint32_t role, uint32_t id,
+	    const char *progname, size_t max_frame, double retry_secs, char **cause);
+void	conn_close(struct ps_conn *);
+/* Write all of w's frames and reset w. */
+int	conn_send(struct ps_conn *, struct ps_wbuf *w, char **cause);
+/* Read and decode the next frame into m, valid until the next conn_recv. */
+int	conn_recv(struct ps_conn *, struct ps_msg *m, char **cause);
+/* conn_recv, then: ERROR becomes -1 with its text as cause; any type other than
+ * want is -1 too. m must be msg_free'd only on success. */
+int	conn_expect(struct ps_conn *, struct ps_msg *m, uint32_t want, char **cause);
+/* Send and conn_expect. */
+int	conn_call(struct ps_conn *, struct ps_wbuf *w, struct ps_msg *m, uint32_t want,
+	    char **cause);
+
+#endif

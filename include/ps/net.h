@@ -1,0 +1,17 @@
+/* Socket helpers shared by the event-loop and the blocking sides. */
+#ifndef PS_NET_H
+#define PS_NET_H
+
+#include <stddef.h>
+
+/* Connect to host:port (blocking), TCP_NODELAY on. fd or -1 and cause. */
+int	net_connect(const char *host, int port, char **cause);
+/* Bound and listening socket on host:port. fd or -1 and cause; *bound = actual port. */
+int	net_listen(const char *host, int port, int *bound, char **cause);
+void	net_nodelay(int fd);
+/* "host:port" of the remote end, into buf. */
+void	net_peername(int fd, char *buf, size_t len);
+/* Monotonic seconds. */
+double	net_now(void);
+
+#endif

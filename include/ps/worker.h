@@ -1,0 +1,21 @@
+/* ps-worker: trains logistic regression from libsvm on stdin; predicts; evaluates. */
+#ifndef PS_WORKER_H
+#define PS_WORKER_H
+
+#include <stdio.h>
+
+#include "ps/conf.h"
+
+struct worker_opts {
+	int		 predict;	/* print P(y=1) per example; the model is read-only */
+	const char	*test_path;	/* evaluate this file at the end, or NULL */
+	int		 skip_bad;	/* count and skip malformed lines instead of failing */
+	int		 json;		/* results as one JSON object */
+	FILE		*in;		/* training or prediction data */
+	const char	*in_name;	/* "stdin", for errors */
+};
+
+/* Exit status: 0, or 1 (bad input, cluster failure). */
+int	worker_run(const struct ps_conf *, const struct worker_opts *);
+
+#endif

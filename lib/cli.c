@@ -1,0 +1,83 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ps/cli.h"
+#include "ps/log.h"
+#include "ps/proto.h"
+#include "ps/xmalloc.h"
+
+void
+cli_init(struct ps_cli *cli)
+{
+	memset(cli, 0, sizeof *cli);
+}
+
+void
+cli_free(struct ps_cli *cli)
+{
+	free(cli->overrides);
+	memset(cli, 0, sizeof *cli);
+}
+
+int
+cli_option(struct ps_cli *cli, int ch, const char *arg)
+{
+	switch (ch) {
+	case 'c':
+		cli->conf_path = arg;
+		return 1;
+	case 'o':
+		cli->overrides = xreallocarray(cli->overrides, cli->noverrides + 1,
+		    sizeof *cli->overrides);
+		cli->overrides[cli->noverrides++] = (char *)arg;
+		return 1;
+	case 'v':
+		cli->verbose++;
+		return 1;
+	case 'q':
+		cli->verbose--;
+		return 1;
+	case 'n':
+		cli->check_only = 1;
+		return 1;
+	}
+	return 0;
+}
+
+void
+cli_load(struct ps_cli *cli, struct ps_conf *conf)
+{
+	char *cause;
+	int i;
+
+	if (cli->conf_path != NULL && conf_load(conf, cli->conf_path, &cause) != 0) {
+		log_error("%s", cause);
+		exit(PS_EXIT_USAGE);
+	}
+	for (i = 0; i < cli->noverrides; i++) {
+		if (conf_set(conf, cli->overrides[i], &cause) != 0) {
+			log_error("-o %s: %s", cli->overrides[i], cause);
+			exit(PS_EXIT_USAGE);
+		}
+	}
+	if (conf_check(conf, &cause) != 0) {
+		log_error("%s%s%s", cli->conf_path ? cli->conf_path : "",
+		    cli->conf_path ? ": " : "", cause);
+		exit(PS_EXIT_USAGE);
+	}
+	if (cli->check_only) {
+		if (cli->verbose > 0)
+			conf_print(conf, stdout);
+		printf("configuration OK\n");
+		exit(PS_EXIT_OK);
+	}
+}
+
+void
+cli_version(const char *progname)
+{
+	printf("%s %s (protocol %d)\n", progname, PS_VERSION,
+	    PS_PROTOCOL_VERSION);
+	exit(PS_EXIT_OK);
+}

@@ -1,0 +1,407 @@
+/*
+ * The client side of the data plane. A pull or push splits the sorted keys by owning
+ * server in one pass (each server's run stays sorted), sends every server its share
+ * (in chunks that fit net.max_frame) before reading any reply, so the servers work
+ * at the same time, then reads the replies in order. Keys refused with MOVED are
+ * retried, alone, after the map is fetched again: nothing is applied twice.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ps/client.h"
+#include "ps/log.h"
+#include "ps/net.h"
+#include "ps/xmalloc.h"
+
+#define CLIENT_RETRIES		50
+#define CONNECT_RETRY_SECS	10.0
+
+static struct ps_hdr
+client_hdr(struct ps_client *c, uint32_t type)
+{
+	struct ps_hdr h = {
+		.version = PS_PROTOCOL_VERSION,
+		.type = type,
+		.id = ++c->next_id,
+		.sender = c->id,
+		.epoch = c->map.epoch,
+	};
+	return h;
+}
+
+static void
+client_disconnect_servers(struct ps_client *c)
+{
+	uint32_t i;
+
+	if (c->servers == NULL)
+		return;
+	for (i = 0; i < c->map.nservers; i++)
+		conn_close(&c->servers[i]);
+	free(c->servers);
+	c->servers = NULL;
+	free(c->count);
+	free(c->first);
+	c->count = c->first = NULL;
+}
+
+static int
+client_connect_servers(struct ps_client *c, char **cause)
+{
+	uint32_t i;
+
+	c->servers = xcalloc(c->map.nservers, sizeof *c->servers);
+	c->count = xcalloc(c->map.nservers, sizeof *c->count);
+	c->first = xcalloc(c->map.nservers, sizeof *c->first);
+	for (i = 0; i < c->map.nservers; i++) {
+		const struct ps_node *s = &c->map.servers[i];
+		if (conn_open(&c->servers[i], s->host, s->port, c->role, c->id,
+		    c->progname, c->conf->max_frame, CONNECT_RETRY_SECS, cause) != 0) {
+			while (i-- > 0)
+				conn_close(&c->servers[i]);
+			free(c->servers);
+			c->servers = NULL;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int
+client_open(struct ps_client *c, const struct ps_conf *conf, uint32_t role,
+    const char *progname, char **cause)
+{
+	struct ps_hdr h;
+	struct ps_msg m;
+
+	memset(c, 0, sizeof *c);
+	c->conf = conf;
+	c->progname = progname;
+	c->role = role;
+	map_init(&c->map);
+	wbuf_init(&c->w);
+	if (conn_open(&c->sched, conf->scheduler_host, conf->scheduler_port, role, 0,
+	    progname, conf->max_frame, CONNECT_RETRY_SECS, cause) != 0)
+		return -1;
+
+	h = client_hdr(c, PS_MSG_REGISTER);
+	msg_begin(&c->w, &h, 3);
+	msg_put_uint(&c->w, role);
+	msg_put_str(&c->w, "");
+	msg_put_uint(&c->w, 0);
+	msg_end(&c->w);
+	/* The scheduler answers once every server has joined. */
+	if (conn_call(&c->sched, &c->w, &m, PS_MSG_REGISTER_OK, cause) != 0)
+		goto fail;
+	if (msg_check(&m, "uu" PS_MAP_FMT, cause) != 0 ||
+	    map_unpack(&c->map, &m, 2, cause) != 0) {
+		msg_free(&m);
+		goto fail;
+	}
+	c->id = msg_uint(&m, 0);
+	c->rank = msg_uint(&m, 1);
+	msg_free(&m);
+	log_debug("registered as node %u, rank %u; map epoch %llu, %u servers", c->id,
+	    c->rank, (unsigned long long)c->map.epoch, c->map.nservers);
+	if (client_connect_servers(c, cause) != 0)
+		goto fail;
+	c->last_beat = net_now();
+	return 0;
+fail:
+	conn_close(&c->sched);
+	map_free(&c->map);
+	wbuf_free(&c->w);
+	return -1;
+}
+
+void
+client_close(struct ps_client *c)
+{
+	client_disconnect_servers(c);
+	conn_close(&c->sched);
+	map_free(&c->map);
+	wbuf_free(&c->w);
+	free(c->order);
+	free(c->todo);
+	free(c->retry);
+	memset(c, 0, sizeof *c);
+}
+
+static int
+client_refresh_map(struct ps_client *c, char **cause)
+{
+	struct ps_hdr h = client_hdr(c, PS_MSG_GET_MAP);
+	struct ps_msg m;
+	struct ps_map map;
+
+	msg_simple(&c->w, &h);
+	if (conn_call(&c->sched, &c->w, &m, PS_MSG_MAP, cause) != 0)
+		return -1;
+	map_init(&map);
+	if (msg_check(&m, PS_MAP_FMT, cause) != 0 || map_unpack(&map, &m, 0, cause) != 0) {
+		msg_free(&m);
+		return -1;
+	}
+	msg_free(&m);
+	log_debug("map refreshed: epoch %llu", (unsigned long long)map.epoch);
+	client_disconnect_servers(c);
+	map_free(&c->map);
+	c->map = map;
+	return client_connect_servers(c, cause);
+}
+
+static void
+client_grow(struct ps_client *c, size_t n)
+{
+	if (n <= c->scratch_cap)
+		return;
+	c->order = xreallocarray(c->order, n, sizeof *c->order);
+	c->todo = xreallocarray(c->todo, n, sizeof *c->todo);
+	c->retry = xreallocarray(c->retry, n, sizeof *c->retry);
+	c->scratch_cap = n;
+}
+
+/* Group todo[0..n) by owning server into order[], keeping key order in each group. */
+static void
+client_split(struct ps_client *c, const uint64_t *keys, size_t n)
+{
+	uint32_t s, ns = c->map.nservers;
+	size_t i, at = 0;
+
+	if (ns == 1) {
+		memcpy(c->order, c->todo, n * sizeof *c->order);
+		c->count[0] = n;
+		c->first[0] = 0;
+		return;
+	}
+	/* Owners are computed twice rather than stored: hashing is cheaper than
+	 * the memory traffic of another n-sized array. */
+	memset(c->count, 0, ns * sizeof *c->count);
+	for (i = 0; i < n; i++)
+		c->count[map_owner(&c->map, keys[c->todo[i]])]++;
+	for (s = 0; s < ns; s++) {
+		c->first[s] = at;
+		at += c->count[s];
+	}
+	{
+		size_t *next = xcalloc(ns, sizeof *next);
+		memcpy(next, c->first, ns * sizeof *next);
+		for (i = 0; i < n; i++) {
+			uint32_t k = c->todo[i];
+			c->order[next[map_owner(&c->map, keys[k])]++] = k;
+		}
+		free(next);
+	}
+}
+
+/* Keys per frame: a request or reply of this many keys stays under max_frame. */
+static size_t
+client_chunk(const struct ps_client *c)
+{
+	size_t per_key = 8 + 4 * (size_t)c->conf->optim.dim;
+	size_t k = ((size_t)c->conf->max_frame - 256) / per_key;
+
+	return k > 0 ? k : 1;
+}
+
+static int
+client_send_chunk(struct ps_client *c, uint32_t s, int push, const uint64_t *keys,
+    const float *vals, size_t from, size_t nk, char **cause)
+{
+	struct ps_hdr h = client_hdr(c, push ? PS_MSG_PUSH : PS_MSG_PULL);
+	uint32_t dim = c->conf->optim.dim;
+	const uint32_t *idx = c->order + c->first[s] + from;
+	char *p;
+	size_t j;
+
+	msg_begin(&c->w, &h, push ? 2 : 1);
+	p = msg_put_bin_space(&c->w, nk * 8);
+	for (j = 0; j < nk; j++)
+		store_u64(p + 8 * j, keys[idx[j]]);
+	if (push) {
+		p = msg_put_bin_space(&c->w, nk * dim * 4);
+		for (j = 0; j < nk; j++)
+			memcpy(p + (size_t)4 * dim * j, vals + (size_t)dim * idx[j], 4 * dim);
+	}
+	msg_end(&c->w);
+	return conn_send(&c->servers[s], &c->w, cause);
+}
+
+/* Read the reply to one chunk. Keys refused with MOVED go to retry[]. */
+static int
+client_recv_chunk(struct ps_client *c, uint32_t s, int push, float *vals, size_t from,
+    size_t nk, size_t *nretry, char **cause)
+{
+	struct ps_conn *conn = &c->servers[s];
+	uint32_t dim = c->conf->optim.dim;
+	const uint32_t *idx = c->order + c->first[s] + from;
+	struct ps_msg m;
+	const char *p;
+	size_t len, j;
+	char *why;
+
+	if (conn_recv(conn, &m, cause) != 0)
+		return -1;
+	switch (m.hdr.type) {
+	case PS_MSG_MOVED:
+		memcpy(c->retry + *nretry, idx, nk * sizeof *idx);
+		*nretry += nk;
+		msg_free(&m);
+		return 0;
+	case PS_MSG_PULL_OK:
+		if (push || msg_check(&m, "b", &why) != 0)
+			break;
+		p = msg_bin(&m, 0, &len);
+		if (len != nk * dim * 4) {
+			xasprintf(cause, "%s: PULL_OK has %zu bytes of values, want %zu",
+			    conn->name, len, nk * dim * 4);
+			msg_free(&m);
+			return -1;
+		}
+		for (j = 0; j < nk; j++)
+			memcpy(vals + (size_t)dim * idx[j], p + (size_t)4 * dim * j, 4 * dim);
+		msg_free(&m);
+		return 0;
+	case PS_MSG_PUSH_OK:
+		if (!push)
+			break;
+		msg_free(&m);
+		return 0;
+	case PS_MSG_ERROR:
+		if (msg_check(&m, "us", &why) == 0) {
+			char *text = msg_strdup(&m, 1);
+			xasprintf(cause, "%s: %s", conn->name, text);
+			free(text);
+			msg_free(&m);
+			return -1;
+		}
+		free(why);
+		break;
+	}
+	xasprintf(cause, "%s: unexpected %s reply to %s", conn->name,
+	    proto_type_name(m.hdr.type), push ? "PUSH" : "PULL");
+	msg_free(&m);
+	return -1;
+}
+
+static int
+client_rpc(struct ps_client *c, int push, const uint64_t *keys, size_t n, float *vals,
+    char **cause)
+{
+	size_t i, chunk = client_chunk(c), ntodo = n, nretry, rounds;
+	uint32_t s, ns;
+	int attempt;
+
+	if (n == 0)
+		return 0;
+	if (n > UINT32_MAX) {
+		xasprintf(cause, "%zu keys in one call: at most %u", n, UINT32_MAX);
+		return -1;
+	}
+	client_grow(c, n);
+	for (i = 0; i < n; i++)
+		c->todo[i] = i;
+	for (attempt = 0; attempt < CLIENT_RETRIES; attempt++) {
+		ns = c->map.nservers;
+		client_split(c, keys, ntodo);
+		rounds = 0;
+		for (s = 0; s < ns; s++)
+			if ((c->count[s] + chunk - 1) / chunk > rounds)
+				rounds = (c->count[s] + chunk - 1) / chunk;
+		/* Send chunk r to every server, then chunk r+1: all servers busy at once. */
+		for (i = 0; i < rounds; i++) {
+			for (s = 0; s < ns; s++) {
+				size_t from = i * chunk;
+				if (from >= c->count[s])
+					continue;
+				if (client_send_chunk(c, s, push, keys, vals, from,
+				    c->count[s] - from < chunk ? c->count[s] - from : chunk,
+				    cause) != 0)
+					return -1;
+			}
+		}
+		nretry = 0;
+		for (s = 0; s < ns; s++) {
+			for (i = 0; i * chunk < c->count[s]; i++) {
+				size_t from = i * chunk;
+				if (client_recv_chunk(c, s, push, vals, from,
+				    c->count[s] - from < chunk ? c->count[s] - from : chunk,
+				    &nretry, cause) != 0)
+					return -1;
+			}
+		}
+		if (nretry == 0)
+			return 0;
+		log_debug("%zu keys moved; fetching the map again", nretry);
+		if (attempt > 0)
+			usleep(20 * 1000);
+		if (client_refresh_map(c, cause) != 0)
+			return -1;
+		memcpy(c->todo, c->retry, nretry * sizeof *c->todo);
+		ntodo = nretry;
+	}
+	xasprintf(cause, "keys still moved after %d map refreshes", CLIENT_RETRIES);
+	return -1;
+}
+
+int
+client_pull(struct ps_client *c, const uint64_t *keys, size_t n, float *vals,
+    char **cause)
+{
+	return client_rpc(c, 0, keys, n, vals, cause);
+}
+
+int
+client_push(struct ps_client *c, const uint64_t *keys, size_t n, const float *grads,
+    char **cause)
+{
+	/* vals is only read when pushing. */
+	return client_rpc(c, 1, keys, n, (float *)(uintptr_t)grads, cause);
+}
+
+int
+client_barrier(struct ps_client *c, const char *name, char **cause)
+{
+	struct ps_hdr h = client_hdr(c, PS_MSG_BARRIER);
+	struct ps_msg m;
+
+	msg_begin(&c->w, &h, 1);
+	msg_put_str(&c->w, name);
+	msg_end(&c->w);
+	if (conn_call(&c->sched, &c->w, &m, PS_MSG_BARRIER_OK, cause) != 0)
+		return -1;
+	msg_free(&m);
+	c->last_beat = net_now();
+	return 0;
+}
+
+int
+client_done(struct ps_client *c, int status, char **cause)
+{
+	struct ps_hdr h = client_hdr(c, PS_MSG_DONE);
+
+	msg_begin(&c->w, &h, 1);
+	msg_put_uint(&c->w, (uint64_t)status);
+	msg_end(&c->w);
+	return conn_send(&c->sched, &c->w, cause);
+}
+
+void
+client_tick(struct ps_client *c)
+{
+	struct ps_hdr h;
+	double now = net_now();
+	char *cause;
+
+	if (now - c->last_beat < c->conf->heartbeat_interval)
+		return;
+	h = client_hdr(c, PS_MSG_HEARTBEAT);
+	msg_simple(&c->w, &h);
+	if (conn_send(&c->sched, &c->w, &cause) != 0) {
+		log_warnx("heartbeat: %s", cause);
+		free(cause);
+	}
+	c->last_beat = now;
+}

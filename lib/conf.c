@@ -1,0 +1,1131 @@
+/* Configuration: one table of options, in the manner of tmux's options-table.c
+ * and redis' config.c. Each row names an option, its type, where it lives in
+ * struct ps_conf, its bounds, its default (as text, parsed like any other value)
+ * and a line of help. The table drives conf_init, the YAML loader, -o overrides,
+ * conf_check, conf_print and conf_print_table. */
+#include <ctype.h>
+#include <errno.h>
+#include <float.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include <yaml.h>
+
+#include "ps/conf.h"
+#include "ps/log.h"
+#include "ps/optim.h"
+#include "ps/xmalloc.h"
+
+#ifndef nitems
+#define nitems(a) (sizeof (a) / sizeof (a)[0])
+#endif
+
+enum conf_type {
+	CONF_STRING,		/* char *, never empty */
+	CONF_INT,		/* int */
+	CONF_UINT32,		/* uint32_t, shown as int */
+	CONF_DOUBLE,		/* double */
+	CONF_FLOAT,		/* float, shown as number */
+	CONF_BOOL,		/* int, 0 or 1 */
+	CONF_SIZE,		/* int64_t bytes, K/M/G suffixes */
+	CONF_OPTIMIZER		/* enum ps_optim_kind, by name */
+};
+
+static const char *conf_type_names[] = {
+	[CONF_STRING] = "string",
+	[CONF_INT] = "int",
+	[CONF_UINT32] = "int",
+	[CONF_DOUBLE] = "number",
+	[CONF_FLOAT] = "number",
+	[CONF_BOOL] = "bool",
+	[CONF_SIZE] = "size",
+	[CONF_OPTIMIZER] = "enum",
+};
+
+#define CONF_GT		0x1	/* the value must be > min, not >= min */
+#define CONF_NOMAX	0x2	/* no upper bound other than the type's */
+
+struct conf_option {
+	const char	*name;
+	enum conf_type	 type;
+	size_t		 offset;
+	double		 min;
+	double		 max;
+	int		 flags;
+	const char	*dflt;
+	const char	*help;
+};
+
+#define OFF(field) offsetof(struct ps_conf, field)
+#define KiB 1024.0
+#define MiB (1024.0 * 1024.0)
+#define GiB (1024.0 * 1024.0 * 1024.0)
+
+static const struct conf_option conf_table[] = {
+	{ "scheduler.host", CONF_STRING, OFF(scheduler_host), 0, 0, 0,
+	  "127.0.0.1", "address the scheduler listens on and others connect to" },
+	{ "scheduler.port", CONF_INT, OFF(scheduler_port), 0, 65535, 0,
+	  "7070", "scheduler TCP port (0: any free port)" },
+
+	{ "server.host", CONF_STRING, OFF(server_host), 0, 0, 0,
+	  "127.0.0.1", "address a server listens on for workers" },
+	{ "server.port", CONF_INT, OFF(server_port), 0, 65535, 0,
+	  "0", "server TCP port (0: any free port)" },
+
+	{ "cluster.servers", CONF_INT, OFF(num_servers), 1, 1024, 0,
+	  "1", "number of servers the scheduler waits for" },
+	{ "cluster.workers", CONF_INT, OFF(num_workers), 1, 100000, 0,
+	  "1", "number of workers the scheduler waits for" },
+
+	{ "optimizer.name", CONF_OPTIMIZER, OFF(optim.kind), 0, 0, 0,
+	  "ftrl", "update rule applied by the servers" },
+	{ "optimizer.learning_rate", CONF_FLOAT, OFF(optim.lr), 0, FLT_MAX,
+	  CONF_GT|CONF_NOMAX, "0.1", "sgd, adagrad: learning rate" },
+	{ "optimizer.epsilon", CONF_FLOAT, OFF(optim.eps), 0, FLT_MAX,
+	  CONF_GT|CONF_NOMAX, "1e-6", "adagrad: added to the root of the squared gradients" },
+	{ "optimizer.alpha", CONF_FLOAT, OFF(optim.alpha), 0, FLT_MAX,
+	  CONF_GT|CONF_NOMAX, "0.1", "ftrl: per-coordinate learning rate alpha" },
+	{ "optimizer.beta", CONF_FLOAT, OFF(optim.beta), 0, FLT_MAX,
+	  CONF_NOMAX, "1", "ftrl: learning rate smoothing beta" },
+	{ "optimizer.l1", CONF_FLOAT, OFF(optim.l1), 0, FLT_MAX,
+	  CONF_NOMAX, "1", "ftrl: L1 regularization strength" },
+	{ "optimizer.l2", CONF_FLOAT, OFF(optim.l2), 0, FLT_MAX,
+	  CONF_NOMAX, "1", "ftrl: L2 strength; sgd, adagrad: weight decay" },
+
+	{ "model.dim", CONF_UINT32, OFF(optim.dim), 1, 4096, 0,
+	  "1", "floats of weight per feature key" },
+	{ "model.bias", CONF_BOOL, OFF(bias), 0, 0, 0,
+	  "true", "add a constant bias feature, key 0" },
+
+	{ "worker.batch_size", CONF_INT, OFF(batch_size), 1, 10000000, 0,
+	  "100", "examples per push and pull" },
+
+	{ "net.max_frame", CONF_SIZE, OFF(max_frame), KiB, 2 * GiB, 0,
+	  "64M", "largest message accepted, in bytes" },
+	{ "net.heartbeat_interval", CONF_DOUBLE, OFF(heartbeat_interval), 0,
+	  DBL_MAX, CONF_GT|CONF_NOMAX, "1", "seconds between heartbeats" },
+	{ "net.heartbeat_timeout", CONF_DOUBLE, OFF(heartbeat_timeout), 0,
+	  DBL_MAX, CONF_GT|CONF_NOMAX, "10",
+	  "seconds of silence before a peer is dead (> heartbeat_interval)" },
+};
+
+/* A parsed and checked value, before it is stored. */
+union conf_value {
+	const char		*s;
+	long long		 i;
+	double			 d;
+	int64_t			 z;
+	enum ps_optim_kind	 k;
+};
+
+/* State of one conf_load. */
+struct conf_key {
+	char		*name;
+	unsigned long	 line;
+};
+
+struct conf_parse {
+	const char	*path;
+	FILE		*f;
+	yaml_parser_t	 parser;
+	struct ps_conf	*conf;
+	struct conf_key	*keys;		/* every key seen, flattened */
+	size_t		 nkeys;
+	char		*cause;
+};
+
+static void *
+conf_field(const struct ps_conf *conf, const struct conf_option *o)
+{
+	return (char *)(uintptr_t)conf + o->offset;
+}
+
+static const struct conf_option *
+conf_find(const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < nitems(conf_table); i++) {
+		if (strcmp(conf_table[i].name, name) == 0)
+			return &conf_table[i];
+	}
+	return NULL;
+}
+
+/* Is name a section, the prefix before a dot of some option? */
+static int
+conf_is_section(const char *name)
+{
+	size_t	i, len = strlen(name);
+
+	for (i = 0; i < nitems(conf_table); i++) {
+		if (strncmp(conf_table[i].name, name, len) == 0 &&
+		    conf_table[i].name[len] == '.')
+			return 1;
+	}
+	return 0;
+}
+
+/* A value made safe to show in a message: printable, and not too long. */
+static char *
+conf_show(const char *s)
+{
+	size_t		 i, n = 0, max = 64;
+	char		*out = xmalloc(max * 4 + 4);
+	unsigned char	 c;
+
+	for (i = 0; s[i] != '\0'; i++) {
+		if (i == max) {
+			memcpy(out + n, "...", 3);
+			n += 3;
+			break;
+		}
+		c = (unsigned char)s[i];
+		if (c >= 0x20 && c < 0x7f)
+			out[n++] = (char)c;
+		else
+			n += (size_t)snprintf(out + n, 5, "\\x%02x", c);
+	}
+	out[n] = '\0';
+	return out;
+}
+
+static void
+conf_fmt_size(char *buf, size_t len, int64_t v)
+{
+	if (v != 0 && v % (1LL << 30) == 0)
+		snprintf(buf, len, "%lldG", (long long)(v >> 30));
+	else if (v != 0 && v % (1LL << 20) == 0)
+		snprintf(buf, len, "%lldM", (long long)(v >> 20));
+	else if (v != 0 && v % (1LL << 10) == 0)
+		snprintf(buf, len, "%lldK", (long long)(v >> 10));
+	else
+		snprintf(buf, len, "%lld", (long long)v);
+}
+
+/* The shortest text that reads back as the same double (or float). */
+static void
+conf_fmt_double(char *buf, size_t len, double v, int isfloat)
+{
+	int	prec;
+	double	d;
+
+	for (prec = 1; prec <= 17; prec++) {
+		snprintf(buf, len, "%.*g", prec, v);
+		d = strtod(buf, NULL);
+		if (isfloat ? (float)d == (float)v : d == v)
+			break;
+	}
+	/* 10, not 1e+01. */
+	if (strchr(buf, 'e') != NULL && fabs(v) < 1e15 && v == trunc(v))
+		snprintf(buf, len, "%.0f", v);
+}
+
+static const char *
+conf_optimizers(void)
+{
+	static char	buf[128];
+	size_t		n = 0;
+	int		k;
+
+	if (buf[0] != '\0')
+		return buf;
+	for (k = PS_OPTIM_SGD; k <= PS_OPTIM_SUM && n < sizeof buf; k++) {
+		n += (size_t)snprintf(buf + n, sizeof buf - n, "%s%s",
+		    k != PS_OPTIM_SGD ? ", " : "",
+		    optim_name((enum ps_optim_kind)k));
+	}
+	return buf;
+}
+
+/* The allowed values in words: "1..1024", "> 0", "1K..2G". */
+static void
+conf_fmt_range(char *buf, size_t len, const struct conf_option *o)
+{
+	char	a[32], b[32];
+
+	switch (o->type) {
+	case CONF_INT:
+	case CONF_UINT32:
+		snprintf(buf, len, "%.0f..%.0f", o->min, o->max);
+		break;
+	case CONF_SIZE:
+		conf_fmt_size(a, sizeof a, (int64_t)o->min);
+		conf_fmt_size(b, sizeof b, (int64_t)o->max);
+		snprintf(buf, len, "%s..%s", a, b);
+		break;
+	case CONF_DOUBLE:
+	case CONF_FLOAT:
+		conf_fmt_double(a, sizeof a, o->min, 0);
+		if (o->flags & CONF_NOMAX) {
+			snprintf(buf, len, "%s %s", (o->flags & CONF_GT) ?
+			    ">" : ">=", a);
+		} else {
+			conf_fmt_double(b, sizeof b, o->max, 0);
+			snprintf(buf, len, "%s %s and <= %s",
+			    (o->flags & CONF_GT) ? ">" : ">=", a, b);
+		}
+		break;
+	case CONF_OPTIMIZER:
+		snprintf(buf, len, "%s", conf_optimizers());
+		break;
+	case CONF_BOOL:
+		snprintf(buf, len, "true, false");
+		break;
+	case CONF_STRING:
+		snprintf(buf, len, "not empty");
+		break;
+	}
+}
+
+static int
+conf_is_null(const char *s)
+{
+	return *s == '\0' || strcmp(s, "~") == 0 || strcmp(s, "null") == 0 ||
+	    strcmp(s, "Null") == 0 || strcmp(s, "NULL") == 0;
+}
+
+static int
+conf_parse_bool(const char *s, int *b)
+{
+	static const char *yes[] = { "true", "yes", "on", "1" };
+	static const char *no[] = { "false", "no", "off", "0" };
+	size_t	i;
+
+	for (i = 0; i < nitems(yes); i++) {
+		if (strcasecmp(s, yes[i]) == 0) {
+			*b = 1;
+			return 0;
+		}
+		if (strcasecmp(s, no[i]) == 0) {
+			*b = 0;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static int
+conf_parse_double(const char *s, double *d)
+{
+	char	*end;
+
+	if (*s == '\0' || isspace((unsigned char)*s))
+		return -1;
+	errno = 0;
+	*d = strtod(s, &end);
+	if (*end != '\0')
+		return -1;
+	return 0;
+}
+
+/* Parse text as option o's value and check its bounds; nothing is stored. */
+static int
+conf_parse_value(const struct conf_option *o, const char *s,
+    union conf_value *v, char **cause)
+{
+	char		 range[128], *show, *end;
+	long long	 ll, mult = 1;
+	double		 d;
+	int		 b;
+	enum ps_optim_kind k;
+
+	show = conf_show(s);
+	if (conf_is_null(s) && o->type != CONF_STRING) {
+		xasprintf(cause, "%s: missing value", o->name);
+		goto fail;
+	}
+	switch (o->type) {
+	case CONF_STRING:
+		if (*s == '\0') {
+			xasprintf(cause, "%s: missing value", o->name);
+			goto fail;
+		}
+		v->s = s;
+		break;
+	case CONF_INT:
+	case CONF_UINT32:
+		if (isspace((unsigned char)*s))
+			goto not_int;
+		errno = 0;
+		ll = strtoll(s, &end, 10);
+		if (end == s || *end != '\0')
+			goto not_int;
+		if (errno == ERANGE || ll < o->min || ll > o->max)
+			goto out_of_range;
+		v->i = ll;
+		break;
+	not_int:
+		if (conf_parse_double(s, &d) == 0 && isfinite(d))
+			xasprintf(cause, "%s: '%s' is not an integer", o->name, show);
+		else
+			xasprintf(cause, "%s: '%s' is not a number", o->name, show);
+		goto fail;
+	case CONF_SIZE:
+		if (isspace((unsigned char)*s))
+			goto not_size;
+		errno = 0;
+		ll = strtoll(s, &end, 10);
+		if (end == s)
+			goto not_size;
+		if (*end != '\0') {
+			switch (*end) {
+			case 'k': case 'K':
+				mult = 1LL << 10;
+				break;
+			case 'm': case 'M':
+				mult = 1LL << 20;
+				break;
+			case 'g': case 'G':
+				mult = 1LL << 30;
+				break;
+			default:
+				goto not_size;
+			}
+			if (end[1] != '\0')
+				goto not_size;
+		}
+		if (errno == ERANGE || ll > INT64_MAX / mult ||
+		    ll < INT64_MIN / mult)
+			goto out_of_range;
+		ll *= mult;
+		if (ll < o->min || ll > o->max)
+			goto out_of_range;
+		v->z = ll;
+		break;
+	not_size:
+		xasprintf(cause, "%s: '%s' is not a size (bytes, or with a K, M "
+		    "or G suffix)", o->name, show);
+		goto fail;
+	case CONF_DOUBLE:
+	case CONF_FLOAT:
+		if (conf_parse_double(s, &d) != 0) {
+			xasprintf(cause, "%s: '%s' is not a number", o->name, show);
+			goto fail;
+		}
+		if (!isfinite(d)) {
+			xasprintf(cause, "%s: '%s' is not a finite number",
+			    o->name, show);
+			goto fail;
+		}
+		if (d < o->min || ((o->flags & CONF_GT) && d <= o->min))
+			goto out_of_range;
+		if (d > o->max) {
+			conf_fmt_double(range, sizeof range, o->max,
+			    o->type == CONF_FLOAT);
+			xasprintf(cause, "%s: %s is out of range, must be <= %s",
+			    o->name, show, range);
+			goto fail;
+		}
+		if (o->type == CONF_FLOAT) {
+			/* Too small for a float is too small. */
+			d = (float)d;
+			if ((o->flags & CONF_GT) && d <= o->min)
+				goto out_of_range;
+		}
+		v->d = d;
+		break;
+	case CONF_BOOL:
+		if (conf_parse_bool(s, &b) != 0) {
+			xasprintf(cause, "%s: '%s' is not a boolean (true/false, "
+			    "yes/no, on/off, 1/0)", o->name, show);
+			goto fail;
+		}
+		v->i = b;
+		break;
+	case CONF_OPTIMIZER:
+		if (optim_kind(s, &k) != 0) {
+			xasprintf(cause, "%s: '%s' is not one of %s", o->name,
+			    show, conf_optimizers());
+			goto fail;
+		}
+		v->k = k;
+		break;
+	}
+	free(show);
+	return 0;
+
+out_of_range:
+	conf_fmt_range(range, sizeof range, o);
+	if (o->type == CONF_DOUBLE || o->type == CONF_FLOAT)
+		xasprintf(cause, "%s: %s is out of range, must be %s", o->name,
+		    show, range);
+	else
+		xasprintf(cause, "%s: %s is out of range %s", o->name, show,
+		    range);
+fail:
+	free(show);
+	return -1;
+}
+
+static void
+conf_store(struct ps_conf *conf, const struct conf_option *o,
+    const union conf_value *v)
+{
+	void	*p = conf_field(conf, o);
+
+	switch (o->type) {
+	case CONF_STRING:
+		free(*(char **)p);
+		*(char **)p = xstrdup(v->s);
+		break;
+	case CONF_INT:
+	case CONF_BOOL:
+		*(int *)p = (int)v->i;
+		break;
+	case CONF_UINT32:
+		*(uint32_t *)p = (uint32_t)v->i;
+		break;
+	case CONF_DOUBLE:
+		*(double *)p = v->d;
+		break;
+	case CONF_FLOAT:
+		*(float *)p = (float)v->d;
+		break;
+	case CONF_SIZE:
+		*(int64_t *)p = v->z;
+		break;
+	case CONF_OPTIMIZER:
+		*(enum ps_optim_kind *)p = v->k;
+		break;
+	}
+}
+
+static int
+conf_set_value(struct ps_conf *conf, const struct conf_option *o,
+    const char *s, char **cause)
+{
+	union conf_value v;
+
+	if (conf_parse_value(o, s, &v, cause) != 0)
+		return -1;
+	conf_store(conf, o, &v);
+	return 0;
+}
+
+/* The current value of option o as text, as conf_print writes it. */
+static char *
+conf_format(const struct ps_conf *conf, const struct conf_option *o)
+{
+	const void		*p = conf_field(conf, o);
+	const char		*name;
+	char			 buf[64];
+	enum ps_optim_kind	 k;
+
+	switch (o->type) {
+	case CONF_STRING:
+		return xstrdup(*(char *const *)p != NULL ? *(char *const *)p : "");
+	case CONF_INT:
+		snprintf(buf, sizeof buf, "%d", *(const int *)p);
+		break;
+	case CONF_UINT32:
+		snprintf(buf, sizeof buf, "%lu",
+		    (unsigned long)*(const uint32_t *)p);
+		break;
+	case CONF_DOUBLE:
+		conf_fmt_double(buf, sizeof buf, *(const double *)p, 0);
+		break;
+	case CONF_FLOAT:
+		conf_fmt_double(buf, sizeof buf, *(const float *)p, 1);
+		break;
+	case CONF_BOOL:
+		switch (*(const int *)p) {
+		case 0:
+			return xstrdup("false");
+		case 1:
+			return xstrdup("true");
+		}
+		snprintf(buf, sizeof buf, "%d", *(const int *)p);
+		break;
+	case CONF_SIZE:
+		conf_fmt_size(buf, sizeof buf, *(const int64_t *)p);
+		break;
+	case CONF_OPTIMIZER:
+		k = *(const enum ps_optim_kind *)p;
+		name = NULL;
+		if (k >= PS_OPTIM_SGD && k <= PS_OPTIM_SUM)
+			name = optim_name(k);
+		if (name != NULL)
+			return xstrdup(name);
+		snprintf(buf, sizeof buf, "%d", (int)k);
+		break;
+	}
+	return xstrdup(buf);
+}
+
+void
+conf_init(struct ps_conf *conf)
+{
+	size_t	 i;
+	char	*cause;
+
+	memset(conf, 0, sizeof *conf);
+	for (i = 0; i < nitems(conf_table); i++) {
+		if (conf_set_value(conf, &conf_table[i], conf_table[i].dflt,
+		    &cause) != 0)
+			fatalx("bad default: %s", cause);	/* a bug in the table */
+	}
+}
+
+void
+conf_free(struct ps_conf *conf)
+{
+	size_t	 i;
+	char	**p;
+
+	for (i = 0; i < nitems(conf_table); i++) {
+		if (conf_table[i].type != CONF_STRING)
+			continue;
+		p = conf_field(conf, &conf_table[i]);
+		free(*p);
+		*p = NULL;
+	}
+}
+
+static void
+conf_copy(struct ps_conf *dst, const struct ps_conf *src)
+{
+	size_t	 i;
+	char	**p;
+
+	*dst = *src;
+	for (i = 0; i < nitems(conf_table); i++) {
+		if (conf_table[i].type != CONF_STRING)
+			continue;
+		p = conf_field(dst, &conf_table[i]);
+		if (*p != NULL)
+			*p = xstrdup(*p);
+	}
+}
+
+static void
+conf_trim(char **start, char **end)
+{
+	while (*start < *end && (**start == ' ' || **start == '\t'))
+		(*start)++;
+	while (*end > *start && ((*end)[-1] == ' ' || (*end)[-1] == '\t'))
+		(*end)--;
+}
+
+int
+conf_set(struct ps_conf *conf, const char *assignment, char **cause)
+{
+	const struct conf_option	*o;
+	char				*copy, *eq, *name, *name_end, *value;
+	char				*value_end, *show;
+	int				 rc = -1;
+
+	copy = xstrdup(assignment);
+	if ((eq = strchr(copy, '=')) == NULL) {
+		show = conf_show(assignment);
+		xasprintf(cause, "option '%s': expected name=value", show);
+		free(show);
+		goto out;
+	}
+	name = copy;
+	name_end = eq;
+	value = eq + 1;
+	value_end = value + strlen(value);
+	conf_trim(&name, &name_end);
+	conf_trim(&value, &value_end);
+	*name_end = '\0';
+	*value_end = '\0';
+
+	if (*name == '\0') {
+		show = conf_show(assignment);
+		xasprintf(cause, "option '%s': expected name=value", show);
+		free(show);
+		goto out;
+	}
+	show = conf_show(name);
+	if ((o = conf_find(name)) == NULL)
+		xasprintf(cause, "option '%s': unknown key", show);
+	else if (conf_set_value(conf, o, value, cause) == 0)
+		rc = 0;
+	free(show);
+out:
+	free(copy);
+	return rc;
+}
+
+int
+conf_get(const struct ps_conf *conf, const char *name, char **value,
+    char **cause)
+{
+	const struct conf_option	*o;
+	char				*show;
+
+	if ((o = conf_find(name)) == NULL) {
+		show = conf_show(name);
+		xasprintf(cause, "option '%s': unknown key", show);
+		free(show);
+		return -1;
+	}
+	*value = conf_format(conf, o);
+	return 0;
+}
+
+const char *
+conf_option_name(unsigned int idx)
+{
+	if (idx >= nitems(conf_table))
+		return NULL;
+	return conf_table[idx].name;
+}
+
+int
+conf_check(const struct ps_conf *conf, char **cause)
+{
+	const struct conf_option	*o;
+	union conf_value		 v;
+	size_t				 i;
+	char				*s, a[64], b[64];
+	int				 rc;
+
+	/* Each value in its bounds, in case a program set a field directly. */
+	for (i = 0; i < nitems(conf_table); i++) {
+		o = &conf_table[i];
+		s = conf_format(conf, o);
+		rc = conf_parse_value(o, s, &v, cause);
+		free(s);
+		if (rc != 0)
+			return -1;
+	}
+
+	if (conf->heartbeat_timeout <= conf->heartbeat_interval) {
+		conf_fmt_double(a, sizeof a, conf->heartbeat_timeout, 0);
+		conf_fmt_double(b, sizeof b, conf->heartbeat_interval, 0);
+		xasprintf(cause, "net.heartbeat_timeout (%s) must be greater "
+		    "than net.heartbeat_interval (%s)", a, b);
+		return -1;
+	}
+	return 0;
+}
+
+/* A string as a YAML scalar: plain if that cannot be misread, like a host
+ * name or an IPv4 address, else double-quoted. */
+static void
+conf_print_string(const char *s, FILE *f)
+{
+	static const char	*words[] = { "true", "false", "yes", "no", "on",
+				    "off", "y", "n", "null" };
+	const char		*p;
+	unsigned char		 c;
+	size_t			 i;
+	int			 plain = isalnum((unsigned char)*s);
+
+	for (p = s; plain && *p != '\0'; p++) {
+		if (!isalnum((unsigned char)*p) && strchr("._-/", *p) == NULL)
+			plain = 0;
+	}
+	for (i = 0; plain && i < nitems(words); i++) {
+		if (strcasecmp(s, words[i]) == 0)
+			plain = 0;
+	}
+	if (plain) {
+		fputs(s, f);
+		return;
+	}
+
+	fputc('"', f);
+	for (; *s != '\0'; s++) {
+		c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20 || c == 0x7f)
+			fprintf(f, "\\x%02x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+void
+conf_print(const struct ps_conf *conf, FILE *f)
+{
+	const struct conf_option	*o;
+	const char			*dot, *section = NULL, *key;
+	size_t				 i, seclen = 0;
+	char				*value;
+
+	for (i = 0; i < nitems(conf_table); i++) {
+		o = &conf_table[i];
+		if ((dot = strchr(o->name, '.')) == NULL) {
+			section = NULL;
+			key = o->name;
+		} else {
+			if (section == NULL || (size_t)(dot - o->name) != seclen ||
+			    strncmp(section, o->name, seclen) != 0) {
+				section = o->name;
+				seclen = (size_t)(dot - o->name);
+				fprintf(f, "%.*s:\n", (int)seclen, section);
+			}
+			key = dot + 1;
+		}
+		value = conf_format(conf, o);
+		fprintf(f, "%s%s: ", section != NULL ? "  " : "", key);
+		if (o->type == CONF_STRING)
+			conf_print_string(value, f);
+		else
+			fputs(value, f);
+		fputc('\n', f);
+		free(value);
+	}
+}
+
+void
+conf_print_table(FILE *f)
+{
+	const struct conf_option	*o;
+	size_t				 i;
+	char				 range[128];
+
+	fprintf(f, "%-24s %-7s %-10s %-24s %s\n", "NAME", "TYPE", "DEFAULT",
+	    "RANGE", "DESCRIPTION");
+	for (i = 0; i < nitems(conf_table); i++) {
+		o = &conf_table[i];
+		conf_fmt_range(range, sizeof range, o);
+		fprintf(f, "%-24s %-7s %-10s %-24s %s\n", o->name,
+		    conf_type_names[o->type], o->dflt, range, o->help);
+	}
+}
+
+/* ---- The YAML loader. ---- */
+
+static unsigned long
+conf_line(const yaml_event_t *ev)
+{
+	return (unsigned long)ev->start_mark.line + 1;
+}
+
+static void
+conf_error(struct conf_parse *cp, unsigned long line, const char *fmt, ...)
+    PS_PRINTF(3, 4);
+
+static void
+conf_error(struct conf_parse *cp, unsigned long line, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*msg;
+
+	va_start(ap, fmt);
+	xvasprintf(&msg, fmt, ap);
+	va_end(ap);
+	free(cp->cause);
+	if (line == 0)		/* not known */
+		xasprintf(&cp->cause, "%s: %s", cp->path, msg);
+	else
+		xasprintf(&cp->cause, "%s:%lu: %s", cp->path, line, msg);
+	free(msg);
+}
+
+/* The line of a byte offset in the file, for libyaml's reader errors which
+ * give only the offset. */
+static unsigned long
+conf_offset_line(FILE *f, size_t offset)
+{
+	unsigned long	line = 1;
+	size_t		i;
+	int		c;
+
+	if (fseek(f, 0, SEEK_SET) != 0)
+		return 0;
+	for (i = 0; i < offset && (c = getc(f)) != EOF; i++) {
+		if (c == '\n')
+			line++;
+	}
+	return line;
+}
+
+/* The next event, or -1 with the parser's error as the cause. */
+static int
+conf_next(struct conf_parse *cp, yaml_event_t *ev)
+{
+	yaml_parser_t	*p = &cp->parser;
+	unsigned long	 line;
+
+	if (yaml_parser_parse(p, ev))
+		return 0;
+	switch (p->error) {
+	case YAML_MEMORY_ERROR:
+		fatalx("%s: out of memory parsing YAML", cp->path);
+	case YAML_READER_ERROR:
+		line = conf_offset_line(cp->f, p->problem_offset);
+		if (p->problem_value != -1)
+			conf_error(cp, line, "%s (0x%x at byte %zu)", p->problem,
+			    (unsigned)p->problem_value, p->problem_offset);
+		else
+			conf_error(cp, line, "%s", p->problem);
+		break;
+	default:
+		line = (unsigned long)p->problem_mark.line + 1;
+		if (p->context != NULL)
+			conf_error(cp, line, "syntax error: %s %s",
+			    p->problem != NULL ? p->problem : "unknown problem",
+			    p->context);
+		else
+			conf_error(cp, line, "syntax error: %s",
+			    p->problem != NULL ? p->problem : "unknown problem");
+		break;
+	}
+	return -1;
+}
+
+/* Note a key; a key seen before in this file is an error. */
+static int
+conf_add_key(struct conf_parse *cp, const char *name, unsigned long line)
+{
+	size_t	 i;
+	char	*show;
+
+	for (i = 0; i < cp->nkeys; i++) {
+		if (strcmp(cp->keys[i].name, name) == 0) {
+			show = conf_show(name);
+			conf_error(cp, line, "duplicate key '%s' (first at line "
+			    "%lu)", show, cp->keys[i].line);
+			free(show);
+			return -1;
+		}
+	}
+	cp->keys = xreallocarray(cp->keys, cp->nkeys + 1, sizeof *cp->keys);
+	cp->keys[cp->nkeys].name = xstrdup(name);
+	cp->keys[cp->nkeys].line = line;
+	cp->nkeys++;
+	return 0;
+}
+
+static int conf_parse_mapping(struct conf_parse *, const char *);
+
+/* One "key: value" pair, the value's first event in ev. */
+static int
+conf_parse_pair(struct conf_parse *cp, const char *name, unsigned long line,
+    yaml_event_t *ev)
+{
+	const struct conf_option	*o = conf_find(name);
+	const char			*value;
+	char				*cause, *show;
+	int				 section = conf_is_section(name);
+	int				 rc = -1;
+
+	if (ev->type == YAML_MAPPING_START_EVENT && o == NULL && section)
+		return conf_parse_mapping(cp, name);
+
+	show = conf_show(name);
+	if (o == NULL && !section &&
+	    (ev->type == YAML_SCALAR_EVENT ||
+	    ev->type == YAML_MAPPING_START_EVENT ||
+	    ev->type == YAML_SEQUENCE_START_EVENT)) {
+		conf_error(cp, line, "unknown key '%s'", show);
+		goto out;
+	}
+	switch (ev->type) {
+	case YAML_SCALAR_EVENT:
+		value = (const char *)ev->data.scalar.value;
+		if (ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+		    conf_is_null(value)) {
+			if (o == NULL) {
+				rc = 0;		/* an empty section */
+				break;
+			}
+			conf_error(cp, conf_line(ev), "%s: missing value", show);
+			break;
+		}
+		if (o == NULL) {
+			conf_error(cp, line, "'%s' is a section, expected a "
+			    "mapping of its options", show);
+			break;
+		}
+		if (conf_set_value(cp->conf, o, value, &cause) != 0) {
+			conf_error(cp, conf_line(ev), "%s", cause);
+			free(cause);
+			break;
+		}
+		rc = 0;
+		break;
+	case YAML_MAPPING_START_EVENT:
+		conf_error(cp, conf_line(ev), "%s: expected a value, not a "
+		    "mapping", show);
+		break;
+	case YAML_SEQUENCE_START_EVENT:
+		if (o != NULL)
+			conf_error(cp, conf_line(ev), "%s: expected a value, not "
+			    "a sequence", show);
+		else
+			conf_error(cp, conf_line(ev), "'%s' is a section, "
+			    "expected a mapping, not a sequence", show);
+		break;
+	case YAML_ALIAS_EVENT:
+		conf_error(cp, conf_line(ev), "%s: aliases are not supported",
+		    show);
+		break;
+	default:
+		conf_error(cp, conf_line(ev), "%s: unexpected YAML event", show);
+		break;
+	}
+out:
+	free(show);
+	return rc;
+}
+
+/* The pairs of a mapping whose start was just read, up to its end. Keys
+ * are joined to the prefix with dots. */
+static int
+conf_parse_mapping(struct conf_parse *cp, const char *prefix)
+{
+	yaml_event_t	 key, value;
+	char		*name;
+	unsigned long	 line;
+	int		 rc;
+
+	for (;;) {
+		if (conf_next(cp, &key) != 0)
+			return -1;
+		if (key.type == YAML_MAPPING_END_EVENT) {
+			yaml_event_delete(&key);
+			return 0;
+		}
+		line = conf_line(&key);
+		if (key.type != YAML_SCALAR_EVENT) {
+			yaml_event_delete(&key);
+			conf_error(cp, line, "a key must be a plain name");
+			return -1;
+		}
+		if (key.data.scalar.length == 0) {
+			yaml_event_delete(&key);
+			conf_error(cp, line, "empty key");
+			return -1;
+		}
+		if (prefix != NULL)
+			xasprintf(&name, "%s.%s", prefix,
+			    (const char *)key.data.scalar.value);
+		else
+			name = xstrdup((const char *)key.data.scalar.value);
+		yaml_event_delete(&key);
+
+		if (conf_add_key(cp, name, line) != 0 ||
+		    conf_next(cp, &value) != 0) {
+			free(name);
+			return -1;
+		}
+		rc = conf_parse_pair(cp, name, line, &value);
+		yaml_event_delete(&value);
+		free(name);
+		if (rc != 0)
+			return -1;
+	}
+}
+
+/* A stream of zero or one document, whose top level is a mapping. */
+static int
+conf_parse_stream(struct conf_parse *cp)
+{
+	yaml_event_t	ev;
+	int		rc = -1;
+
+	if (conf_next(cp, &ev) != 0)
+		return -1;
+	yaml_event_delete(&ev);		/* stream start */
+
+	if (conf_next(cp, &ev) != 0)
+		return -1;
+	if (ev.type == YAML_STREAM_END_EVENT) {
+		yaml_event_delete(&ev);
+		return 0;		/* an empty file: nothing to change */
+	}
+	yaml_event_delete(&ev);		/* document start */
+
+	if (conf_next(cp, &ev) != 0)
+		return -1;
+	switch (ev.type) {
+	case YAML_MAPPING_START_EVENT:
+		rc = conf_parse_mapping(cp, NULL);
+		break;
+	case YAML_SCALAR_EVENT:
+		if (ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+		    conf_is_null((const char *)ev.data.scalar.value)) {
+			rc = 0;		/* "---" and nothing else */
+			break;
+		}
+		/* FALLTHROUGH */
+	default:
+		conf_error(cp, conf_line(&ev), "the top level is not a mapping "
+		    "of options");
+		break;
+	}
+	yaml_event_delete(&ev);
+	if (rc != 0)
+		return -1;
+
+	if (conf_next(cp, &ev) != 0)
+		return -1;
+	yaml_event_delete(&ev);		/* document end */
+
+	if (conf_next(cp, &ev) != 0)
+		return -1;
+	if (ev.type != YAML_STREAM_END_EVENT) {
+		conf_error(cp, conf_line(&ev), "only one YAML document is "
+		    "allowed");
+		yaml_event_delete(&ev);
+		return -1;
+	}
+	yaml_event_delete(&ev);
+	return 0;
+}
+
+int
+conf_load(struct ps_conf *conf, const char *path, char **cause)
+{
+	struct conf_parse	 cp;
+	struct ps_conf		 tmp;
+	struct stat		 sb;
+	FILE			*f;
+	size_t			 i;
+	int			 rc;
+
+	if ((f = fopen(path, "r")) == NULL) {
+		xasprintf(cause, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fileno(f), &sb) == 0 && S_ISDIR(sb.st_mode)) {
+		xasprintf(cause, "%s: %s", path, strerror(EISDIR));
+		fclose(f);
+		return -1;
+	}
+
+	memset(&cp, 0, sizeof cp);
+	cp.path = path;
+	cp.f = f;
+	if (!yaml_parser_initialize(&cp.parser))
+		fatalx("%s: out of memory parsing YAML", path);
+	yaml_parser_set_input_file(&cp.parser, f);
+
+	/* Load into a copy so a bad file leaves conf as it was. */
+	conf_copy(&tmp, conf);
+	cp.conf = &tmp;
+	rc = conf_parse_stream(&cp);
+	if (rc == 0 && ferror(f)) {
+		xasprintf(&cp.cause, "%s: %s", path, strerror(errno));
+		rc = -1;
+	}
+
+	yaml_parser_delete(&cp.parser);
+	fclose(f);
+	for (i = 0; i < cp.nkeys; i++)
+		free(cp.keys[i].name);
+	free(cp.keys);
+
+	if (rc != 0) {
+		conf_free(&tmp);
+		*cause = cp.cause;
+		return -1;
+	}
+	conf_free(conf);
+	*conf = tmp;
+	return 0;
+}

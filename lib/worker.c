@@ -1,0 +1,377 @@
+/*
+ * ps-worker. Input is read as a stream, one mini-batch at a time, so memory stays
+ * constant whatever the input size. Per batch: the keys are sorted and deduplicated
+ * once, pulled from every owning server at once, the logistic-loss gradient is
+ * summed per key, and pushed back. Training quality is measured progressively: each
+ * example is scored with the weights pulled before its own update.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ps/client.h"
+#include "ps/eval.h"
+#include "ps/libsvm.h"
+#include "ps/log.h"
+#include "ps/proto.h"
+#include "ps/worker.h"
+#include "ps/xmalloc.h"
+
+#define BIAS_KEY	0	/* libsvm indices start at 1, so key 0 is free */
+#define MAX_BAD_LOGGED	5
+
+enum batch_mode { MODE_TRAIN, MODE_PREDICT, MODE_EVAL };
+
+struct batch {
+	size_t		 n;		/* examples */
+	size_t		 cap_n;
+	float		*labels;
+	size_t		*end;		/* end of each example's features in keys[] */
+	uint64_t	*keys;		/* every feature of every example */
+	float		*vals;
+	size_t		 nf;
+	size_t		 cap_f;
+	uint64_t	*ukeys;		/* sorted unique keys of the batch */
+	size_t		 nu;
+	uint32_t	*pos;		/* feature -> index in ukeys */
+	float		*w;		/* pulled weights, per unique key */
+	float		*g;		/* summed gradients, per unique key */
+	size_t		 cap_u;
+};
+
+/* Progressive or test metrics. */
+struct stats {
+	uint64_t	 n;
+	uint64_t	 correct;
+	double		 loss;
+};
+
+struct worker {
+	const struct ps_conf		*conf;
+	const struct worker_opts	*opts;
+	struct ps_client		 client;
+	int				 connected;
+	struct batch			 b;
+	struct ps_example		 ex;
+	char				*line;
+	size_t				 linecap;
+	uint64_t			 bad;
+	struct stats			 train;
+	struct ps_eval			 test;
+};
+
+static void
+batch_free(struct batch *b)
+{
+	free(b->labels);
+	free(b->end);
+	free(b->keys);
+	free(b->vals);
+	free(b->ukeys);
+	free(b->pos);
+	free(b->w);
+	free(b->g);
+	memset(b, 0, sizeof *b);
+}
+
+static void
+batch_add(struct batch *b, const struct ps_example *ex)
+{
+	if (b->n == b->cap_n) {
+		b->cap_n = b->cap_n ? 2 * b->cap_n : 256;
+		b->labels = xreallocarray(b->labels, b->cap_n, sizeof *b->labels);
+		b->end = xreallocarray(b->end, b->cap_n, sizeof *b->end);
+	}
+	if (b->nf + ex->nfeat > b->cap_f) {
+		while (b->nf + ex->nfeat > b->cap_f)
+			b->cap_f = b->cap_f ? 2 * b->cap_f : 4096;
+		b->keys = xreallocarray(b->keys, b->cap_f, sizeof *b->keys);
+		b->vals = xreallocarray(b->vals, b->cap_f, sizeof *b->vals);
+		b->pos = xreallocarray(b->pos, b->cap_f, sizeof *b->pos);
+	}
+	memcpy(b->keys + b->nf, ex->keys, ex->nfeat * sizeof *b->keys);
+	memcpy(b->vals + b->nf, ex->vals, ex->nfeat * sizeof *b->vals);
+	b->nf += ex->nfeat;
+	b->labels[b->n] = ex->label;
+	b->end[b->n] = b->nf;
+	b->n++;
+}
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static size_t
+find_key(const uint64_t *keys, size_t n, uint64_t k)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (keys[mid] < k)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Sorted unique keys of the batch (and the bias key), and each feature's index. */
+static void
+batch_index(struct batch *b, int bias)
+{
+	size_t i, nu = 0, need = b->nf + 1;
+
+	if (need > b->cap_u) {
+		b->cap_u = need;
+		b->ukeys = xreallocarray(b->ukeys, need, sizeof *b->ukeys);
+		b->w = xreallocarray(b->w, need, sizeof *b->w);
+		b->g = xreallocarray(b->g, need, sizeof *b->g);
+	}
+	memcpy(b->ukeys, b->keys, b->nf * sizeof *b->keys);
+	nu = b->nf;
+	if (bias)
+		b->ukeys[nu++] = BIAS_KEY;
+	qsort(b->ukeys, nu, sizeof *b->ukeys, cmp_u64);
+	if (nu > 0) {
+		size_t out = 1;
+		for (i = 1; i < nu; i++)
+			if (b->ukeys[i] != b->ukeys[out - 1])
+				b->ukeys[out++] = b->ukeys[i];
+		nu = out;
+	}
+	b->nu = nu;
+	for (i = 0; i < b->nf; i++)
+		b->pos[i] = (uint32_t)find_key(b->ukeys, nu, b->keys[i]);
+}
+
+static double
+sigmoid(double z)
+{
+	if (z >= 0)
+		return 1.0 / (1.0 + exp(-z));
+	return exp(z) / (1.0 + exp(z));
+}
+
+static void
+stats_add(struct stats *st, double p, int y)
+{
+	double q = p < 1e-15 ? 1e-15 : p > 1 - 1e-15 ? 1 - 1e-15 : p;
+
+	st->n++;
+	st->correct += (p >= 0.5) == (y == 1);
+	st->loss -= y ? log(q) : log(1 - q);
+}
+
+static int
+batch_run(struct worker *wk, enum batch_mode mode, char **cause)
+{
+	struct batch *b = &wk->b;
+	int bias = wk->conf->bias;
+	uint32_t bias_pos = 0;
+	size_t i, j, from = 0;
+
+	if (b->n == 0)
+		return 0;
+	batch_index(b, bias);
+	if (bias)
+		bias_pos = (uint32_t)find_key(b->ukeys, b->nu, BIAS_KEY);
+	if (client_pull(&wk->client, b->ukeys, b->nu, b->w, cause) != 0)
+		return -1;
+	if (mode == MODE_TRAIN)
+		memset(b->g, 0, b->nu * sizeof *b->g);
+	for (i = 0; i < b->n; i++) {
+		double z = bias ? b->w[bias_pos] : 0.0, p, d;
+		int y = b->labels[i] > 0.5f;
+
+		for (j = from; j < b->end[i]; j++)
+			z += (double)b->w[b->pos[j]] * b->vals[j];
+		p = sigmoid(z);
+		switch (mode) {
+		case MODE_TRAIN:
+			stats_add(&wk->train, p, y);
+			d = p - y;	/* d logloss / d z */
+			for (j = from; j < b->end[i]; j++)
+				b->g[b->pos[j]] += (float)(d * b->vals[j]);
+			if (bias)
+				b->g[bias_pos] += (float)d;
+			break;
+		case MODE_PREDICT:
+			printf("%.6f\n", p);
+			break;
+		case MODE_EVAL:
+			eval_add(&wk->test, p, y);
+			break;
+		}
+		from = b->end[i];
+	}
+	if (mode == MODE_TRAIN &&
+	    client_push(&wk->client, b->ukeys, b->nu, b->g, cause) != 0)
+		return -1;
+	if (mode == MODE_PREDICT && fflush(stdout) == EOF) {
+		xasprintf(cause, "stdout: write failed");
+		return -1;
+	}
+	b->n = 0;
+	b->nf = 0;
+	client_tick(&wk->client);
+	return 0;
+}
+
+/* Stream a libsvm file through batch_run, batch_size examples at a time. */
+static int
+worker_stream(struct worker *wk, FILE *in, const char *name, enum batch_mode mode,
+    char **cause)
+{
+	uint64_t lineno = 0;
+	ssize_t len;
+	char *why;
+	int r;
+
+	while ((len = getline(&wk->line, &wk->linecap, in)) != -1) {
+		lineno++;
+		r = libsvm_parse(wk->line, (size_t)len, &wk->ex, &why);
+		if (r == 0)
+			continue;
+		if (r == -1) {
+			/* Keep the error on one line: cut the text at the newline. */
+			wk->line[strcspn(wk->line, "\r\n")] = '\0';
+			if (!wk->opts->skip_bad) {
+				xasprintf(cause, "%s:%" PRIu64 ": %s: '%.80s'", name, lineno,
+				    why, wk->line);
+				free(why);
+				return -1;
+			}
+			if (++wk->bad <= MAX_BAD_LOGGED)
+				log_warnx("%s:%" PRIu64 ": %s; skipped", name, lineno, why);
+			free(why);
+			continue;
+		}
+		batch_add(&wk->b, &wk->ex);
+		if (wk->b.n == (size_t)wk->conf->batch_size &&
+		    batch_run(wk, mode, cause) != 0)
+			return -1;
+	}
+	if (ferror(in)) {
+		xasprintf(cause, "%s: read error", name);
+		return -1;
+	}
+	return batch_run(wk, mode, cause);
+}
+
+static int
+worker_test(struct worker *wk, char **cause)
+{
+	FILE *f;
+	int r;
+
+	if ((f = fopen(wk->opts->test_path, "r")) == NULL) {
+		xasprintf(cause, "%s: %s", wk->opts->test_path, strerror(errno));
+		return -1;
+	}
+	r = worker_stream(wk, f, wk->opts->test_path, MODE_EVAL, cause);
+	fclose(f);
+	return r;
+}
+
+static void
+worker_report(struct worker *wk)
+{
+	const struct worker_opts *o = wk->opts;
+	struct ps_eval_result res;
+	const struct stats *t = &wk->train;
+	double tl = t->n ? t->loss / t->n : 0, ta = t->n ? (double)t->correct / t->n : 0;
+
+	if (o->test_path != NULL)
+		eval_result(&wk->test, &res);
+	if (o->json) {
+		printf("{");
+		if (!o->predict)
+			printf("\"train_examples\":%" PRIu64 ",\"train_logloss\":%.6f,"
+			    "\"train_accuracy\":%.6f,\"skipped\":%" PRIu64 "%s",
+			    t->n, tl, ta, wk->bad, o->test_path ? "," : "");
+		if (o->test_path != NULL)
+			printf("\"examples\":%" PRIu64 ",\"logloss\":%.6f,"
+			    "\"accuracy\":%.6f,\"auc\":%.6f", res.examples, res.logloss,
+			    res.accuracy, res.auc);
+		printf("}\n");
+		return;
+	}
+	if (!o->predict)
+		printf("train examples=%" PRIu64 " logloss=%.6f accuracy=%.6f skipped=%"
+		    PRIu64 "\n", t->n, tl, ta, wk->bad);
+	if (o->test_path != NULL)
+		printf("test examples=%" PRIu64 " logloss=%.6f accuracy=%.6f auc=%.6f\n",
+		    res.examples, res.logloss, res.accuracy, res.auc);
+}
+
+int
+worker_run(const struct ps_conf *conf, const struct worker_opts *opts)
+{
+	struct worker wk;
+	char *cause = NULL;
+	int status = 1;
+
+	memset(&wk, 0, sizeof wk);
+	wk.conf = conf;
+	wk.opts = opts;
+	example_init(&wk.ex);
+	eval_init(&wk.test);
+	if (conf->optim.dim != 1) {
+		log_error("ps-worker trains logistic regression: model.dim must be 1, not %u",
+		    conf->optim.dim);
+		return 1;
+	}
+	if (client_open(&wk.client, conf, opts->predict ? PS_ROLE_CLIENT : PS_ROLE_WORKER,
+	    "ps-worker", &cause) != 0) {
+		log_error("scheduler %s:%d: %s", conf->scheduler_host, conf->scheduler_port,
+		    cause);
+		goto out;
+	}
+	wk.connected = 1;
+	if (!opts->predict)
+		log_info("worker %u of %d training from %s", wk.client.rank,
+		    conf->num_workers, opts->in_name);
+
+	if (worker_stream(&wk, opts->in, opts->in_name,
+	    opts->predict ? MODE_PREDICT : MODE_TRAIN, &cause) != 0)
+		goto out;
+	if (wk.bad > 0)
+		log_warnx("%s: skipped %" PRIu64 " malformed lines", opts->in_name, wk.bad);
+	/* Evaluate the model every worker trained, not a part of it. */
+	if (!opts->predict && client_barrier(&wk.client, "trained", &cause) != 0)
+		goto out;
+	if (opts->test_path != NULL && worker_test(&wk, &cause) != 0)
+		goto out;
+	worker_report(&wk);
+	if (fflush(stdout) == EOF) {
+		xasprintf(&cause, "stdout: write failed");
+		goto out;
+	}
+	status = 0;
+out:
+	if (cause != NULL) {
+		log_error("%s", cause);
+		free(cause);
+		cause = NULL;
+	}
+	if (wk.connected) {
+		if (!opts->predict && client_done(&wk.client, status, &cause) != 0) {
+			log_warnx("%s", cause);
+			free(cause);
+		}
+		client_close(&wk.client);
+	}
+	batch_free(&wk.b);
+	example_free(&wk.ex);
+	eval_free(&wk.test);
+	free(wk.line);
+	return status;
+}

@@ -15,7 +15,7 @@ LDLIBS   += $(shell pkg-config --libs $(PKGS)) -lreadline -lm
 PREFIX   ?= /usr/local
 
 DEBS = build-essential pkg-config libevent-dev libmsgpack-dev libyaml-dev libxxhash-dev \
-       libreadline-dev bats bats-assert bats-support liblinear-tools npm ca-certificates
+       libreadline-dev bats bats-assert bats-support liblinear-tools jq ca-certificates
 
 LIB_SRC  = $(wildcard lib/*.c)
 LIB_OBJ  = $(LIB_SRC:lib/%.c=$(B)/lib/%.o)

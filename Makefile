@@ -3,7 +3,9 @@
 # make check      unit tests (C) and command-line tests (bats)
 # make sanitize   the same build and tests with ASan+UBSan, in build-san/
 # make bench      benchmarks; writes bench/RESULTS.md
-# make deps       install the Debian packages the project needs (as root)
+# make deps       install the Debian packages the project needs (uses sudo if not root)
+# make data       fetch and convert the SpamAssassin corpus; copy heart_scale
+# make demo       train on SpamAssassin with a local cluster, next to liblinear
 
 B        ?= build
 CC       ?= cc
@@ -11,8 +13,9 @@ PKGS      = libevent msgpack yaml-0.1 libxxhash
 OPT      ?= -O2
 CFLAGS   += -std=c11 -Wall -Wextra -Werror $(OPT) -g -D_GNU_SOURCE -Iinclude \
             $(shell pkg-config --cflags $(PKGS))
-LDLIBS   += $(shell pkg-config --libs $(PKGS)) -lreadline -lm
+LDLIBS   += $(shell pkg-config --libs $(PKGS)) -lreadline -lm -pthread
 PREFIX   ?= /usr/local
+SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 DEBS = build-essential pkg-config libevent-dev libmsgpack-dev libyaml-dev libxxhash-dev \
        libreadline-dev bats bats-assert bats-support liblinear-tools jq ca-certificates
@@ -39,7 +42,7 @@ $(B)/tests/%: tests/unit/%.c tests/unit/unit.h $(B)/libps.a | $(B)/tests
 $(B)/lib $(B)/tests:
 	mkdir -p $@
 
-check: all
+check: all data
 	@for t in $(UNIT); do echo "unit: $$t"; $$t || exit 1; done
 	PS_BUILD=$(B) bats tests
 
@@ -51,24 +54,32 @@ bench: all
 	scripts/ps-benchmark $(B)
 
 deps:
-	apt-get update
-	apt-get install -y $(DEBS)
+	$(SUDO) apt-get update
+	$(SUDO) apt-get install -y $(DEBS)
+	command -v npm >/dev/null || $(SUDO) apt-get install -y npm
 
 data: data/spam/train.svm data/heart_scale
 
 data/spam/train.svm: scripts/fetch-spam $(B)/ps-tokenize
-	scripts/fetch-spam data/spam
+	PS_BUILD=$(B) scripts/fetch-spam data/spam
+
+demo: all data
+	PS_BUILD=$(B) scripts/ps-demo data/spam
 
 data/heart_scale:
 	cp /usr/share/doc/liblinear-tools/examples/heart_scale $@
 
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+		$(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man7
 	install -m 755 $(PROGS) $(DESTDIR)$(PREFIX)/bin
+	install -m 755 scripts/ps-local $(DESTDIR)$(PREFIX)/bin
 	install -m 644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 644 man/*.5 $(DESTDIR)$(PREFIX)/share/man/man5
+	install -m 644 man/*.7 $(DESTDIR)$(PREFIX)/share/man/man7
 
 clean:
 	rm -rf build build-san
 
-.PHONY: all check sanitize bench deps data install clean
+.PHONY: all check sanitize bench deps data demo install clean
 .SECONDARY:

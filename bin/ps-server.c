@@ -35,7 +35,7 @@ main(int argc, char **argv)
 			printf("  -c file        configuration file (YAML), see ps.conf(5)\n"
 			    "  -o name=value  set an option, overriding the file\n"
 			    "  -n             check the configuration and exit\n"
-			    "  -q, -v         fewer, more log messages (-v repeats)\n"
+			    "  -q, -v         fewer (warnings only), more (debug) log messages\n"
 			    "  --help, --version\n");
 			return PS_EXIT_OK;
 		case 'V':

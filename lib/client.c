@@ -5,9 +5,12 @@
  * at the same time, then reads the replies in order. Keys refused with MOVED are
  * retried, alone, after the map is fetched again: nothing is applied twice.
  */
+#include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ps/client.h"
@@ -29,6 +32,65 @@ client_hdr(struct ps_client *c, uint32_t type)
 		.epoch = c->map.epoch,
 	};
 	return h;
+}
+
+/* Frames to the scheduler go through here: the heartbeat thread writes too. */
+static int
+client_sched_send(struct ps_client *c, struct ps_wbuf *w, char **cause)
+{
+	int r;
+
+	pthread_mutex_lock(&c->sched_lock);
+	r = conn_send(&c->sched, w, cause);
+	pthread_mutex_unlock(&c->sched_lock);
+	return r;
+}
+
+static int
+client_sched_call(struct ps_client *c, struct ps_wbuf *w, struct ps_msg *m,
+    uint32_t want, char **cause)
+{
+	if (client_sched_send(c, w, cause) != 0)
+		return -1;
+	return conn_expect(&c->sched, m, want, cause);
+}
+
+static void *
+client_beat(void *arg)
+{
+	struct ps_client *c = arg;
+	struct ps_hdr h = { .version = PS_PROTOCOL_VERSION, .type = PS_MSG_HEARTBEAT };
+	struct ps_wbuf w;
+	struct timespec until;
+	double secs = c->conf->heartbeat_interval;
+	char *cause;
+
+	wbuf_init(&w);
+	pthread_mutex_lock(&c->sched_lock);
+	while (!c->beat_stop) {
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += (time_t)secs;
+		until.tv_nsec += (long)((secs - floor(secs)) * 1e9);
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		if (pthread_cond_timedwait(&c->beat_cond, &c->sched_lock, &until) !=
+		    ETIMEDOUT || c->beat_stop)
+			continue;
+		h.sender = c->id;
+		h.epoch = c->map.epoch;
+		msg_simple(&w, &h);
+		if (conn_send(&c->sched, &w, &cause) != 0) {
+			/* The main thread finds out on its next call. */
+			log_debug("heartbeat: %s", cause);
+			free(cause);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&c->sched_lock);
+	wbuf_free(&w);
+	return NULL;
 }
 
 static void
@@ -82,6 +144,8 @@ client_open(struct ps_client *c, const struct ps_conf *conf, uint32_t role,
 	c->role = role;
 	map_init(&c->map);
 	wbuf_init(&c->w);
+	pthread_mutex_init(&c->sched_lock, NULL);
+	pthread_cond_init(&c->beat_cond, NULL);
 	if (conn_open(&c->sched, conf->scheduler_host, conf->scheduler_port, role, 0,
 	    progname, conf->max_frame, CONNECT_RETRY_SECS, cause) != 0)
 		return -1;
@@ -107,18 +171,34 @@ client_open(struct ps_client *c, const struct ps_conf *conf, uint32_t role,
 	    c->rank, (unsigned long long)c->map.epoch, c->map.nservers);
 	if (client_connect_servers(c, cause) != 0)
 		goto fail;
-	c->last_beat = net_now();
+	/* Clients (predictions, benchmarks) are not watched by the scheduler. */
+	if (role == PS_ROLE_WORKER) {
+		if (pthread_create(&c->beat_thread, NULL, client_beat, c) != 0)
+			fatalx("cannot start the heartbeat thread");
+		c->beat_running = 1;
+	}
 	return 0;
 fail:
 	conn_close(&c->sched);
 	map_free(&c->map);
 	wbuf_free(&c->w);
+	pthread_mutex_destroy(&c->sched_lock);
+	pthread_cond_destroy(&c->beat_cond);
 	return -1;
 }
 
 void
 client_close(struct ps_client *c)
 {
+	if (c->beat_running) {
+		pthread_mutex_lock(&c->sched_lock);
+		c->beat_stop = 1;
+		pthread_cond_signal(&c->beat_cond);
+		pthread_mutex_unlock(&c->sched_lock);
+		pthread_join(c->beat_thread, NULL);
+	}
+	pthread_mutex_destroy(&c->sched_lock);
+	pthread_cond_destroy(&c->beat_cond);
 	client_disconnect_servers(c);
 	conn_close(&c->sched);
 	map_free(&c->map);
@@ -137,7 +217,7 @@ client_refresh_map(struct ps_client *c, char **cause)
 	struct ps_map map;
 
 	msg_simple(&c->w, &h);
-	if (conn_call(&c->sched, &c->w, &m, PS_MSG_MAP, cause) != 0)
+	if (client_sched_call(c, &c->w, &m, PS_MSG_MAP, cause) != 0)
 		return -1;
 	map_init(&map);
 	if (msg_check(&m, PS_MAP_FMT, cause) != 0 || map_unpack(&map, &m, 0, cause) != 0) {
@@ -370,10 +450,9 @@ client_barrier(struct ps_client *c, const char *name, char **cause)
 	msg_begin(&c->w, &h, 1);
 	msg_put_str(&c->w, name);
 	msg_end(&c->w);
-	if (conn_call(&c->sched, &c->w, &m, PS_MSG_BARRIER_OK, cause) != 0)
+	if (client_sched_call(c, &c->w, &m, PS_MSG_BARRIER_OK, cause) != 0)
 		return -1;
 	msg_free(&m);
-	c->last_beat = net_now();
 	return 0;
 }
 
@@ -385,23 +464,5 @@ client_done(struct ps_client *c, int status, char **cause)
 	msg_begin(&c->w, &h, 1);
 	msg_put_uint(&c->w, (uint64_t)status);
 	msg_end(&c->w);
-	return conn_send(&c->sched, &c->w, cause);
-}
-
-void
-client_tick(struct ps_client *c)
-{
-	struct ps_hdr h;
-	double now = net_now();
-	char *cause;
-
-	if (now - c->last_beat < c->conf->heartbeat_interval)
-		return;
-	h = client_hdr(c, PS_MSG_HEARTBEAT);
-	msg_simple(&c->w, &h);
-	if (conn_send(&c->sched, &c->w, &cause) != 0) {
-		log_warnx("heartbeat: %s", cause);
-		free(cause);
-	}
-	c->last_beat = now;
+	return client_sched_send(c, &c->w, cause);
 }

@@ -7,11 +7,14 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
+#include <unistd.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ps/cli.h"
 #include "ps/client.h"
 #include "ps/eval.h"
 #include "ps/libsvm.h"
@@ -221,7 +224,6 @@ batch_run(struct worker *wk, enum batch_mode mode, char **cause)
 	}
 	b->n = 0;
 	b->nf = 0;
-	client_tick(&wk->client);
 	return 0;
 }
 
@@ -327,8 +329,14 @@ worker_run(const struct ps_conf *conf, const struct worker_opts *opts)
 	if (conf->optim.dim != 1) {
 		log_error("ps-worker trains logistic regression: model.dim must be 1, not %u",
 		    conf->optim.dim);
-		return 1;
+		return PS_EXIT_USAGE;
 	}
+	/* Find an unreadable test file now, not after training. */
+	if (opts->test_path != NULL && access(opts->test_path, R_OK) != 0) {
+		log_error("%s: %s", opts->test_path, strerror(errno));
+		return PS_EXIT_USAGE;
+	}
+	signal(SIGPIPE, SIG_IGN);
 	if (client_open(&wk.client, conf, opts->predict ? PS_ROLE_CLIENT : PS_ROLE_WORKER,
 	    "ps-worker", &cause) != 0) {
 		log_error("scheduler %s:%d: %s", conf->scheduler_host, conf->scheduler_port,

@@ -4,6 +4,7 @@
 #ifndef PS_CLIENT_H
 #define PS_CLIENT_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,8 +23,14 @@ struct ps_client {
 	struct ps_map		 map;
 	struct ps_conn		*servers;	/* one per map.servers entry */
 	uint64_t		 next_id;
-	double			 last_beat;
 	struct ps_wbuf		 w;
+	/* heartbeats come from a thread, so a worker waiting on a slow stdin or a long
+	 * batch still looks alive; sched_lock keeps its frames whole on the socket */
+	pthread_t		 beat_thread;
+	pthread_mutex_t		 sched_lock;
+	pthread_cond_t		 beat_cond;
+	int			 beat_running;
+	int			 beat_stop;
 	/* scratch, reused across calls */
 	uint32_t		*order;		/* key indices grouped by server */
 	uint32_t		*todo;		/* key indices still to send */
@@ -46,7 +53,5 @@ int	client_push(struct ps_client *, const uint64_t *keys, size_t n, const float 
 int	client_barrier(struct ps_client *, const char *name, char **cause);
 /* Tell the scheduler this worker finished, with its exit status. */
 int	client_done(struct ps_client *, int status, char **cause);
-/* Send a heartbeat if one is due. */
-void	client_tick(struct ps_client *);
 
 #endif

@@ -13,7 +13,7 @@ PKGS      = libevent msgpack yaml-0.1 libxxhash
 OPT      ?= -O2
 CFLAGS   += -std=c11 -Wall -Wextra -Werror $(OPT) -g -D_GNU_SOURCE -Iinclude \
             $(shell pkg-config --cflags $(PKGS))
-LDLIBS   += $(shell pkg-config --libs $(PKGS)) -lreadline -lm -pthread
+LDLIBS   += $(shell pkg-config --libs $(PKGS)) -lm -pthread
 PREFIX   ?= /usr/local
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

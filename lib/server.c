@@ -48,6 +48,10 @@ struct server {
 	uint64_t		 pulls, pushes, keys_pulled, keys_pushed;
 };
 
+/* Keys ahead of the one being served whose table entries are fetched into cache:
+ * a batch's keys are random, so each lookup is otherwise a cache miss. */
+#define PREFETCH_AHEAD	16
+
 typedef void (*handler_fn)(struct server *, struct ps_peer *, struct ps_msg *);
 
 struct handler {
@@ -116,6 +120,15 @@ server_moved(struct server *s, struct ps_peer *p, struct ps_msg *m)
 	peer_send(p, &s->out);
 }
 
+static inline void
+server_prefetch(const struct server *s, const char *keys, size_t i, size_t n)
+{
+	const struct ps_table *t;
+
+	if (i < n && (t = s->slots[s->slot_of[i]]) != NULL)
+		table_prefetch(t, load_u64(keys + 8 * i));
+}
+
 static void
 server_pull(struct server *s, struct ps_peer *p, struct ps_msg *m)
 {
@@ -133,8 +146,12 @@ server_pull(struct server *s, struct ps_peer *p, struct ps_msg *m)
 		return;
 	}
 	w = s->fbuf;
+	for (i = 0; i < PREFETCH_AHEAD; i++)
+		server_prefetch(s, keys, i, n);
 	for (i = 0; i < (size_t)n; i++, w += s->dim) {
 		const struct ps_table *t = s->slots[s->slot_of[i]];
+
+		server_prefetch(s, keys, i + PREFETCH_AHEAD, n);
 		const float *state = t != NULL ? table_find(t, load_u64(keys + 8 * i)) : NULL;
 
 		/* An unknown key reads as zero and is not created: pulls are read-only. */
@@ -183,10 +200,13 @@ server_push(struct server *s, struct ps_peer *p, struct ps_msg *m)
 			return;
 		}
 	}
+	for (i = 0; i < PREFETCH_AHEAD; i++)
+		server_prefetch(s, keys, i, n);
 	for (i = 0; i < (size_t)n; i++) {
 		uint16_t slot = s->slot_of[i];
 		float *state;
 
+		server_prefetch(s, keys, i + PREFETCH_AHEAD, n);
 		if (s->slots[slot] == NULL) {
 			s->slots[slot] = xmalloc(sizeof *s->slots[slot]);
 			table_init(s->slots[slot], s->width);

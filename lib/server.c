@@ -35,7 +35,8 @@ struct server {
 	int			 port;
 	struct ps_map		 map;
 	uint8_t			 owned[PS_NSLOTS];
-	struct ps_table		*slots[PS_NSLOTS];	/* created on first push */
+	struct ps_table		*slots;		/* PS_NSLOTS tables, held inline: a lookup
+						 * reads one header, not a pointer then a header */
 	uint32_t		 dim;
 	uint32_t		 width;
 	struct ps_wbuf		 out;
@@ -48,8 +49,9 @@ struct server {
 	uint64_t		 pulls, pushes, keys_pulled, keys_pushed;
 };
 
-/* Keys ahead of the one being served whose table entries are fetched into cache:
- * a batch's keys are random, so each lookup is otherwise a cache miss. */
+/* A batch's keys are random, so each lookup would be a cache miss, twice: the
+ * slot's table header, then the entry. Fetch headers 2*AHEAD keys ahead and entries
+ * AHEAD keys ahead, when their header is already in cache. */
 #define PREFETCH_AHEAD	16
 
 typedef void (*handler_fn)(struct server *, struct ps_peer *, struct ps_msg *);
@@ -123,10 +125,10 @@ server_moved(struct server *s, struct ps_peer *p, struct ps_msg *m)
 static inline void
 server_prefetch(const struct server *s, const char *keys, size_t i, size_t n)
 {
-	const struct ps_table *t;
-
-	if (i < n && (t = s->slots[s->slot_of[i]]) != NULL)
-		table_prefetch(t, load_u64(keys + 8 * i));
+	if (i + PREFETCH_AHEAD < n)
+		__builtin_prefetch(&s->slots[s->slot_of[i + PREFETCH_AHEAD]]);
+	if (i < n)
+		table_prefetch(&s->slots[s->slot_of[i]], load_u64(keys + 8 * i));
 }
 
 static void
@@ -146,13 +148,15 @@ server_pull(struct server *s, struct ps_peer *p, struct ps_msg *m)
 		return;
 	}
 	w = s->fbuf;
+	for (i = 0; i < 2 * PREFETCH_AHEAD && i < (size_t)n; i++)
+		__builtin_prefetch(&s->slots[s->slot_of[i]]);
 	for (i = 0; i < PREFETCH_AHEAD; i++)
 		server_prefetch(s, keys, i, n);
 	for (i = 0; i < (size_t)n; i++, w += s->dim) {
-		const struct ps_table *t = s->slots[s->slot_of[i]];
+		const float *state;
 
 		server_prefetch(s, keys, i + PREFETCH_AHEAD, n);
-		const float *state = t != NULL ? table_find(t, load_u64(keys + 8 * i)) : NULL;
+		state = table_find(&s->slots[s->slot_of[i]], load_u64(keys + 8 * i));
 
 		/* An unknown key reads as zero and is not created: pulls are read-only. */
 		if (state != NULL)
@@ -200,18 +204,15 @@ server_push(struct server *s, struct ps_peer *p, struct ps_msg *m)
 			return;
 		}
 	}
+	for (i = 0; i < 2 * PREFETCH_AHEAD && i < (size_t)n; i++)
+		__builtin_prefetch(&s->slots[s->slot_of[i]]);
 	for (i = 0; i < PREFETCH_AHEAD; i++)
 		server_prefetch(s, keys, i, n);
 	for (i = 0; i < (size_t)n; i++) {
-		uint16_t slot = s->slot_of[i];
 		float *state;
 
 		server_prefetch(s, keys, i + PREFETCH_AHEAD, n);
-		if (s->slots[slot] == NULL) {
-			s->slots[slot] = xmalloc(sizeof *s->slots[slot]);
-			table_init(s->slots[slot], s->width);
-		}
-		state = table_insert(s->slots[slot], load_u64(keys + 8 * i), NULL);
+		state = table_insert(&s->slots[s->slot_of[i]], load_u64(keys + 8 * i), NULL);
 		optim_push(&s->conf->optim, state, s->fbuf + i * s->dim);
 	}
 	h = msg_reply_hdr(m, PS_MSG_PUSH_OK, s->id, s->map.epoch);
@@ -232,10 +233,8 @@ server_stats(struct server *s, uint64_t *keys, uint64_t *bytes, uint32_t *slots)
 	*slots = 0;
 	for (i = 0; i < PS_NSLOTS; i++) {
 		*slots += s->owned[i];
-		if (s->slots[i] != NULL) {
-			*keys += s->slots[i]->count;
-			*bytes += table_bytes(s->slots[i]);
-		}
+		*keys += s->slots[i].count;
+		*bytes += table_bytes(&s->slots[i]);
 	}
 }
 
@@ -462,6 +461,9 @@ server_run(const struct ps_conf *conf)
 	s.conf = conf;
 	s.dim = conf->optim.dim;
 	s.width = optim_width(&conf->optim);
+	s.slots = xcalloc(PS_NSLOTS, sizeof *s.slots);
+	for (i = 0; i < PS_NSLOTS; i++)
+		table_init(&s.slots[i], s.width);
 	map_init(&s.map);
 	wbuf_init(&s.out);
 	signal(SIGPIPE, SIG_IGN);
@@ -498,10 +500,7 @@ server_run(const struct ps_conf *conf)
 	event_base_dispatch(s.base);
 
 	for (i = 0; i < PS_NSLOTS; i++) {
-		if (s.slots[i] != NULL) {
-			table_free(s.slots[i]);
-			free(s.slots[i]);
-		}
+		table_free(&s.slots[i]);
 	}
 	peer_close_all();
 	event_free(s.beat);
@@ -509,6 +508,7 @@ server_run(const struct ps_conf *conf)
 	event_free(s.sigint);
 	peer_listen_free(s.listener);
 	event_base_free(s.base);
+	free(s.slots);
 	map_free(&s.map);
 	wbuf_free(&s.out);
 	free(s.slot_of);

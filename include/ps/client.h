@@ -38,6 +38,7 @@ struct ps_client {
 	size_t			 scratch_cap;
 	size_t			*count;		/* keys per server */
 	size_t			*first;		/* start of each server's run in order[] */
+	int			 in_order;	/* order[] is 0, 1, 2, ...: copy in bulk */
 };
 
 int	client_open(struct ps_client *, const struct ps_conf *, uint32_t role,

@@ -125,9 +125,9 @@ map_unpack(struct ps_map *m, const struct ps_msg *msg, uint32_t first, char **ca
 	for (i = 0; i < PS_NSLOTS; i++) {
 		new.owner[i] = p[2 * i] | (p[2 * i + 1] << 8);
 		if (new.owner[i] >= new.nservers) {
-			map_free(&new);
 			xasprintf(cause, "map: slot %u names server %u of %u", i,
 			    new.owner[i], new.nservers);
+			map_free(&new);
 			return -1;
 		}
 	}

@@ -5,9 +5,9 @@
  *
  * Keys come from a fixed-seed splitmix64 stream (a different stream for each N, so the
  * key sets do not overlap), radix-sorted and deduplicated. Gradients are multiples of
- * 1/8 in [-15.875, 15.875], so with optimizer sum every partial sum is exact in a float
- * and the values pulled at the end can be compared exactly: a benchmark that measured
- * a broken system would be worse than none.
+ * 1/8 in [-16, 15.875], so with optimizer sum every partial sum is exact in a float and
+ * the values pulled at the end can be compared exactly: a benchmark that measured a
+ * broken system would be worse than none.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -172,36 +172,75 @@ bench_report(const struct bench *b, const char *op, size_t n, uint32_t dim, long
 	fflush(stdout);
 }
 
+/* The keys whose values are checked: up to BENCH_CHECK_KEYS spread evenly, and the
+ * last one, since the end of a batch is where chunks are cut. Returns the count. */
+static size_t
+bench_sample(size_t n, size_t *idx)
+{
+	size_t step = (n + BENCH_CHECK_KEYS - 1) / BENCH_CHECK_KEYS, i, m = 0;
+
+	for (i = 0; i < n; i += step)
+		idx[m++] = i;
+	if (idx[m - 1] != n - 1)
+		idx[m++] = n - 1;
+	return m;
+}
+
+/* Keep the sampled keys' values of vals in out. */
+static void
+bench_keep(const size_t *idx, size_t m, uint32_t dim, const float *vals, float *out)
+{
+	size_t i;
+
+	for (i = 0; i < m; i++)
+		memcpy(out + i * dim, vals + idx[i] * dim, dim * sizeof *out);
+}
+
 /*
- * Compare the values pulled at the end with base + times * g for keys spread over
- * the batch: 0, or -1 with the first difference in *cause.
+ * Compare the sampled values pulled at the end with base + times * g: 0, or -1 with
+ * the first difference in *cause.
  */
 static int
-bench_check(const uint64_t *keys, size_t n, uint32_t dim, const float *base,
-    const float *g, const float *got, long times, char **cause)
+bench_check(const uint64_t *keys, const size_t *idx, size_t m, uint32_t dim,
+    const float *base, const float *g, const float *got, long times, char **cause)
 {
-	size_t step = n > BENCH_CHECK_KEYS ? n / BENCH_CHECK_KEYS : 1, i, j, at;
+	size_t i, j, k;
 
-	for (i = 0; i < n; i += step) {
-		/* The last key too: the end of the batch is where chunks are cut. */
-		at = i + step >= n ? n - 1 : i;
+	for (i = 0; i < m; i++) {
 		for (j = 0; j < dim; j++) {
-			size_t k = at * dim + j;
-			double want = (double)base[k] + (double)times * g[k];
+			double b = base[i * dim + j];
+			double want;
 
-			if (fabs((double)got[k] - want) > 1e-6 * fmax(1.0, fabs(want))) {
+			k = idx[i] * dim + j;
+			want = b + (double)times * g[k];
+			/* Exact while sums stay below 2^21; past that, each add may
+			 * round by half a float ulp. */
+			if (fabs((double)got[k] - want) > 1e-6 * fmax(1.0, fabs(want)) +
+			    (double)times * fabs(want) * 0x1p-24) {
 				xasprintf(cause, "key %llu value %zu: pulled %.9g, want %.9g "
 				    "(%.9g + %ld pushes of %.9g): are the servers running "
 				    "optimizer.name=sum with model.dim=%u?",
-				    (unsigned long long)keys[at], j, got[k], want, base[k],
+				    (unsigned long long)keys[idx[i]], j, got[k], want, b,
 				    times, g[k], dim);
 				return -1;
 			}
 		}
-		if (at == n - 1)
-			break;
 	}
 	return 0;
+}
+
+/* Gradients: multiples of 1/8 in [-16, 15.875], eight from each random number. */
+static void
+bench_grads(float *g, size_t nf, uint64_t seed)
+{
+	uint64_t r = 0;
+	size_t i;
+
+	for (i = 0; i < nf; i++) {
+		if (i % 8 == 0)
+			r = splitmix64(&seed);
+		g[i] = (float)(int8_t)(r >> (8 * (i % 8))) / 8.0f;
+	}
 }
 
 /* One key count: warm up, then rounds of push and pull, then check. */
@@ -211,9 +250,9 @@ bench_one(const struct bench *b, struct ps_client *c, const struct ps_conf *conf
 {
 	uint32_t dim = conf->optim.dim;
 	long rounds = bench_rounds(b, n), r;
-	size_t nf = n * dim, i;
-	uint64_t *keys, gseed = seed ^ UINT64_C(0x6772616469656e74);
-	float *grads, *vals, *base;
+	size_t nf = n * dim, idx[BENCH_CHECK_KEYS + 2], m = 0;
+	uint64_t *keys;
+	float *grads, *vals, *base = NULL;
 	double *tpush, *tpull, t0;
 	char *cause = NULL;
 	int check = conf->optim.kind == PS_OPTIM_SUM, status = -1;
@@ -222,22 +261,28 @@ bench_one(const struct bench *b, struct ps_client *c, const struct ps_conf *conf
 	keys = bench_keys(n, seed);
 	grads = xreallocarray(NULL, nf, sizeof *grads);
 	vals = xreallocarray(NULL, nf, sizeof *vals);
-	base = check ? xreallocarray(NULL, nf, sizeof *base) : NULL;
 	tpush = xcalloc(rounds, sizeof *tpush);
 	tpull = xcalloc(rounds, sizeof *tpull);
-	for (i = 0; i < nf; i++)
-		grads[i] = (float)((int)(splitmix64(&gseed) % 255) - 127) / 8.0f;
+	bench_grads(grads, nf, seed ^ UINT64_C(0x6772616469656e74));
 	log_debug("%zu keys of dim %u made in %.3f s", n, dim, bench_now() - t0);
 
 	/* The keys may hold values from an earlier run against the same servers. */
-	if (check && client_pull(c, keys, n, base, &cause) != 0)
-		goto out;
+	if (check) {
+		m = bench_sample(n, idx);
+		base = xreallocarray(NULL, m * dim, sizeof *base);
+		if (client_pull(c, keys, n, vals, &cause) != 0)
+			goto out;
+		bench_keep(idx, m, dim, vals, base);
+	}
 	/* Warm-up: creates the keys on the servers and sizes every buffer. */
 	t0 = bench_now();
-	if (client_push(c, keys, n, grads, &cause) != 0 ||
-	    client_pull(c, keys, n, vals, &cause) != 0)
+	if (client_push(c, keys, n, grads, &cause) != 0)
 		goto out;
-	log_debug("warm-up with %zu keys: %.3f s", n, bench_now() - t0);
+	t0 = bench_now() - t0;
+	log_info("%zu keys: creating them took %.3f s (%.1f ns/key)", n, t0,
+	    t0 * 1e9 / (double)n);
+	if (client_pull(c, keys, n, vals, &cause) != 0)
+		goto out;
 
 	for (r = 0; r < rounds; r++) {
 		t0 = bench_now();
@@ -249,7 +294,8 @@ bench_one(const struct bench *b, struct ps_client *c, const struct ps_conf *conf
 			goto out;
 		tpull[r] = bench_now() - t0;
 	}
-	if (check && bench_check(keys, n, dim, base, grads, vals, rounds + 1, &cause) != 0)
+	if (check && bench_check(keys, idx, m, dim, base, grads, vals, rounds + 1,
+	    &cause) != 0)
 		goto out;
 	bench_report(b, "push", n, dim, rounds, bench_median(tpush, rounds));
 	bench_report(b, "pull", n, dim, rounds, bench_median(tpull, rounds));
@@ -509,7 +555,8 @@ main(int argc, char **argv)
 			goto done;
 		case 'V':
 			cli_version("ps-bench");
-			break;
+			status = PS_EXIT_OK;
+			goto done;
 		default:
 			fprintf(stderr, "%s", usage);
 			status = PS_EXIT_USAGE;

@@ -25,7 +25,6 @@ main(int argc, char **argv)
 
 	log_init("ps-scheduler", 0);
 	cli_init(&cli);
-	conf_init(&conf);
 	while ((ch = getopt_long(argc, argv, "c:o:nqv", longopts, NULL)) != -1) {
 		if (cli_option(&cli, ch, optarg))
 			continue;
@@ -37,20 +36,25 @@ main(int argc, char **argv)
 			    "  -n             check the configuration and exit\n"
 			    "  -q, -v         fewer (warnings only), more (debug) log messages\n"
 			    "  --help, --version\n");
+			cli_free(&cli);
 			return PS_EXIT_OK;
 		case 'V':
 			cli_version("ps-scheduler");
-			break;
+			cli_free(&cli);
+			return PS_EXIT_OK;
 		default:
 			fprintf(stderr, "%s", usage);
+			cli_free(&cli);
 			return PS_EXIT_USAGE;
 		}
 	}
 	if (optind != argc) {
 		fprintf(stderr, "ps-scheduler: unexpected argument '%s'\n%s", argv[optind], usage);
+		cli_free(&cli);
 		return PS_EXIT_USAGE;
 	}
 	log_init("ps-scheduler", cli.verbose);
+	conf_init(&conf);
 	cli_load(&cli, &conf);
 	status = scheduler_run(&conf);
 	conf_free(&conf);

@@ -33,7 +33,6 @@ main(int argc, char **argv)
 
 	log_init("ps-worker", 0);
 	cli_init(&cli);
-	conf_init(&conf);
 	while ((ch = getopt_long(argc, argv, "c:o:nqv", longopts, NULL)) != -1) {
 		if (cli_option(&cli, ch, optarg))
 			continue;
@@ -61,21 +60,26 @@ main(int argc, char **argv)
 			    "  --skip-bad     count and skip malformed lines instead of failing\n"
 			    "  --json         print results as one JSON object\n"
 			    "  --help, --version\n");
+			cli_free(&cli);
 			return PS_EXIT_OK;
 		case 'V':
 			cli_version("ps-worker");
-			break;
+			cli_free(&cli);
+			return PS_EXIT_OK;
 		default:
 			fprintf(stderr, "%s", usage);
+			cli_free(&cli);
 			return PS_EXIT_USAGE;
 		}
 	}
 	if (optind != argc) {
 		fprintf(stderr, "ps-worker: unexpected argument '%s' (data comes on stdin)\n%s",
 		    argv[optind], usage);
+		cli_free(&cli);
 		return PS_EXIT_USAGE;
 	}
 	log_init("ps-worker", cli.verbose);
+	conf_init(&conf);
 	cli_load(&cli, &conf);
 	status = worker_run(&conf, &opts);
 	conf_free(&conf);

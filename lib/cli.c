@@ -79,5 +79,4 @@ cli_version(const char *progname)
 {
 	printf("%s %s (protocol %d)\n", progname, PS_VERSION,
 	    PS_PROTOCOL_VERSION);
-	exit(PS_EXIT_OK);
 }

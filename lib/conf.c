@@ -106,7 +106,7 @@ static const struct conf_option conf_table[] = {
 	{ "worker.batch_size", CONF_INT, OFF(batch_size), 1, 10000000, 0,
 	  "100", "examples per push and pull" },
 
-	{ "net.max_frame", CONF_SIZE, OFF(max_frame), KiB, 2 * GiB, 0,
+	{ "net.max_frame", CONF_SIZE, OFF(max_frame), 64 * KiB, 2 * GiB, 0,
 	  "64M", "largest message accepted, in bytes" },
 	{ "net.heartbeat_interval", CONF_DOUBLE, OFF(heartbeat_interval), 0,
 	  DBL_MAX, CONF_GT|CONF_NOMAX, "1", "seconds between heartbeats" },

@@ -101,7 +101,8 @@ conn_fill(struct ps_conn *c, size_t want, char **cause)
 		return 0;
 	if (c->start + want > c->cap) {
 		/* Compact, and grow to hold the whole frame. */
-		memmove(c->buf, c->buf + c->start, c->end - c->start);
+		if (c->end > c->start)
+			memmove(c->buf, c->buf + c->start, c->end - c->start);
 		c->end -= c->start;
 		c->start = 0;
 		if (want > c->cap) {

@@ -141,6 +141,13 @@ server_pull(struct server *s, struct ps_peer *p, struct ps_msg *m)
 	float *w;
 
 	keys = msg_bin(m, 0, &len);
+	/* The reply must fit a frame too: dim floats per 8-byte key can be larger. */
+	if (len / 8 * s->dim * sizeof(float) + 256 > (size_t)s->conf->max_frame) {
+		peer_error(p, m, PS_ERR_CLIENT, "PULL of %zu keys of dim %u needs a reply "
+		    "over net.max_frame (%lld bytes): split it", len / 8, s->dim,
+		    (long long)s->conf->max_frame);
+		return;
+	}
 	if ((n = server_check_keys(s, p, m, keys, len)) == -1)
 		return;
 	if (n == -2) {

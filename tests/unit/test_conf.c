@@ -273,7 +273,7 @@ test_load_errors(void)
 	LOAD_ERROR("model:\n  bias: maybe\n", 2,
 	    "model.bias: 'maybe' is not a boolean (true/false, yes/no, on/off, 1/0)");
 	LOAD_ERROR("net:\n  max_frame: 512\n", 2,
-	    "net.max_frame: 512 is out of range 1K..2G");
+	    "net.max_frame: 512 is out of range 64K..2G");
 	LOAD_ERROR("cluster:\n  servers: \" 2\"\n", 2,
 	    "cluster.servers: ' 2' is not a number");
 	LOAD_ERROR("optimizer:\n  alpha: 0\n", 2,
@@ -390,10 +390,10 @@ test_sizes(void)
 	struct ps_conf	conf;
 
 	conf_init(&conf);
-	CHECK(set_ok(&conf, "net.max_frame=1K"));
-	CHECK(conf.max_frame == 1024);
-	CHECK(set_ok(&conf, "net.max_frame=2048"));
-	CHECK(conf.max_frame == 2048);
+	CHECK(set_ok(&conf, "net.max_frame=64K"));
+	CHECK(conf.max_frame == 64 * 1024);
+	CHECK(set_ok(&conf, "net.max_frame=65537"));
+	CHECK(conf.max_frame == 65537);
 	CHECK(set_ok(&conf, "net.max_frame=16m"));
 	CHECK(conf.max_frame == 16 * 1024 * 1024);
 	CHECK(set_ok(&conf, "net.max_frame=2G"));
@@ -404,13 +404,13 @@ test_sizes(void)
 	CHECK(conf.max_frame == 1536 * 1024);
 	conf_free(&conf);
 
-	SET_ERROR("net.max_frame=1023", "net.max_frame: 1023 is out of range 1K..2G");
-	SET_ERROR("net.max_frame=3G", "net.max_frame: 3G is out of range 1K..2G");
+	SET_ERROR("net.max_frame=1023", "net.max_frame: 1023 is out of range 64K..2G");
+	SET_ERROR("net.max_frame=3G", "net.max_frame: 3G is out of range 64K..2G");
 	SET_ERROR("net.max_frame=2049M",
-	    "net.max_frame: 2049M is out of range 1K..2G");
-	SET_ERROR("net.max_frame=-1K", "net.max_frame: -1K is out of range 1K..2G");
+	    "net.max_frame: 2049M is out of range 64K..2G");
+	SET_ERROR("net.max_frame=-1K", "net.max_frame: -1K is out of range 64K..2G");
 	SET_ERROR("net.max_frame=99999999999G",
-	    "net.max_frame: 99999999999G is out of range 1K..2G");
+	    "net.max_frame: 99999999999G is out of range 64K..2G");
 	SET_ERROR("net.max_frame=1T", "net.max_frame: '1T' is not a size (bytes, "
 	    "or with a K, M or G suffix)");
 	SET_ERROR("net.max_frame=1MB", "net.max_frame: '1MB' is not a size "
@@ -472,7 +472,7 @@ test_print_roundtrip(void)
 	CHECK(set_ok(&a, "model.dim=8"));
 	CHECK(set_ok(&a, "model.bias=off"));
 	CHECK(set_ok(&a, "worker.batch_size=33"));
-	CHECK(set_ok(&a, "net.max_frame=1025"));
+	CHECK(set_ok(&a, "net.max_frame=65537"));
 	CHECK(set_ok(&a, "net.heartbeat_interval=0.1"));
 	CHECK(set_ok(&a, "net.heartbeat_timeout=0.30000000000000004"));
 
@@ -503,7 +503,7 @@ test_print_roundtrip(void)
 	CHECK(b.optim.dim == 8);
 	CHECK(b.bias == 0);
 	CHECK(b.batch_size == 33);
-	CHECK(b.max_frame == 1025);
+	CHECK(b.max_frame == 65537);
 	CHECK(b.heartbeat_interval == a.heartbeat_interval);
 	CHECK(b.heartbeat_timeout == a.heartbeat_timeout);
 	conf_free(&a);
@@ -614,7 +614,7 @@ test_get_and_names(void)
 		CHECK_CONTAINS(table, name);
 	CHECK(i == 19);
 	CHECK_STR(conf_option_name(0), "scheduler.host");
-	CHECK_CONTAINS(table, "1K..2G");
+	CHECK_CONTAINS(table, "64K..2G");
 	CHECK_CONTAINS(table, "sgd, adagrad, ftrl, sum");
 	free(table);
 	conf_free(&conf);

@@ -1,0 +1,275 @@
+# Shared helpers for the bats tests, after redis' tests/support/server.tcl and
+# memcached's new_memcached(): start a role on a free port, wait for its "ready" line,
+# kill everything in teardown, and show the logs only when the test failed.
+#
+#   load helper
+#   start_scheduler S W [-o name=value ...]	exports SCHED_PORT
+#   start_server [-o name=value ...]		exports SERVER_PORT (of the last server)
+#   start_worker NAME INPUT [ps-worker args]	in the background; NAME.out, NAME.log
+#   worker [args]				ps-worker against this cluster, in the foreground
+#
+# Each test gets its own directory, PS_TMP (bats' BATS_TEST_TMPDIR), for logs (NAME.log),
+# outputs and its configuration, PS_CONF, which every role reads with -c: ports are 0
+# (any free one) and the scheduler's is written in once it is known. Programs come
+# from PS_BUILD (default: build).
+
+# bats-support and bats-assert. Their load.bash files run dirname once per source file,
+# and a fork costs about 10 ms on a small VM: 200 ms a test. Source the files directly.
+if [ -d /usr/lib/bats/bats-assert/src ] && [ -d /usr/lib/bats/bats-support/src ]; then
+	for ps_lib in /usr/lib/bats/bats-support/src/{output,error,lang}.bash \
+	    /usr/lib/bats/bats-assert/src/*.bash; do
+		# shellcheck disable=SC1090
+		source "$ps_lib"
+	done
+	unset ps_lib
+else
+	load '/usr/lib/bats/bats-support/load'
+	load '/usr/lib/bats/bats-assert/load'
+fi
+
+PS_ROOT=${BATS_TEST_DIRNAME%/*}		# bats makes BATS_TEST_DIRNAME absolute
+PS_BUILD=${PS_BUILD:-build}
+case $PS_BUILD in
+/*) ;;
+*) PS_BUILD=$PS_ROOT/$PS_BUILD ;;
+esac
+export PS_BUILD PS_ROOT
+
+# How long anything may take to come up, and the longest a test waits for an exit.
+PS_START_TIMEOUT=${PS_START_TIMEOUT:-10}
+PS_EXIT_TIMEOUT=${PS_EXIT_TIMEOUT:-20}
+
+PS_PIDS=()	# every process started, in order
+PS_NAMES=()	# and its name: its log is $PS_TMP/NAME.log
+PS_NSERVERS=0
+
+ps_init() {
+	if [ -z "${PS_TMP:-}" ]; then
+		PS_TMP=${BATS_TEST_TMPDIR:-$(mktemp -d "$BATS_TMPDIR/ps.XXXXXX")}
+		export PS_TMP
+	fi
+}
+
+# ps_track NAME PID: remember a process for teardown.
+ps_track() {
+	PS_PIDS+=("$2")
+	PS_NAMES+=("$1")
+}
+
+# ps_pid NAME: the pid of a tracked process.
+ps_pid() {
+	local i
+	for i in "${!PS_NAMES[@]}"; do
+		if [ "${PS_NAMES[$i]}" = "$1" ]; then
+			echo "${PS_PIDS[$i]}"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# alive PID: the process exists and is not a zombie (builtins only: this is polled).
+alive() {
+	local stat
+	kill -0 "$1" 2>/dev/null || return 1
+	read -r stat 2>/dev/null <"/proc/$1/stat" || return 1
+	# the state follows the command name, which is in parentheses
+	stat=${stat##*) }
+	[ "${stat%% *}" != Z ] && [ "${stat%% *}" != X ]
+}
+
+# wait_until SECONDS COMMAND...: poll COMMAND every 20 ms until it succeeds.
+wait_until() {
+	local timeout=$1 deadline
+	shift
+	deadline=$(( ${EPOCHREALTIME/./} + timeout * 1000000 ))
+	until "$@"; do
+		if [ "${EPOCHREALTIME/./}" -ge "$deadline" ]; then
+			echo "timed out after ${timeout}s waiting for: $*" >&2
+			return 1
+		fi
+		ps_sleep 0.02
+	done
+}
+
+# ps_sleep SECONDS: sleep without a process (forks are slow on small VMs): a read that
+# times out on a pipe nobody writes to.
+ps_sleep() {
+	[ -n "${PS_SLEEP_FD:-}" ] || exec {PS_SLEEP_FD}<> <(:)
+	read -r -t "$1" -u "$PS_SLEEP_FD" _ || true
+}
+
+# wait_exit PID [SECONDS]: wait for a child to end; its exit status is in $status, as
+# bats' run leaves it.
+# shellcheck disable=SC2034
+wait_exit() {
+	local pid=$1 timeout=${2:-$PS_EXIT_TIMEOUT}
+	status=
+	wait_until "$timeout" ps_not_alive "$pid" || return 1
+	status=0
+	wait "$pid" 2>/dev/null || status=$?
+	return 0
+}
+ps_not_alive() { ! alive "$1"; }
+
+# ps_log_has FILE PATTERN: FILE has a line matching the extended regular expression
+# (in bash, not grep: this is polled).
+ps_log_has() {
+	local line
+	[ -r "$1" ] || return 1
+	while IFS= read -r line || [ -n "$line" ]; do
+		[[ $line =~ $2 ]] && return 0
+	done <"$1"
+	return 1
+}
+
+# ps_log_match FILE PATTERN: BASH_REMATCH of the first line of FILE matching PATTERN.
+ps_log_match() {
+	local line
+	while IFS= read -r line || [ -n "$line" ]; do
+		[[ $line =~ $2 ]] && return 0
+	done <"$1"
+	return 1
+}
+
+# ps_wait_line NAME FILE PATTERN: wait for a line in FILE, failing early if the
+# process NAME died first.
+ps_wait_line() {
+	local name=$1 file=$2 pattern=$3 pid
+	pid=$(ps_pid "$name")
+	if ! wait_until "$PS_START_TIMEOUT" ps_line_or_dead "$pid" "$file" "$pattern"; then
+		echo "$name did not print /$pattern/ in ${PS_START_TIMEOUT}s" >&2
+		return 1
+	fi
+	if ! ps_log_has "$file" "$pattern"; then
+		echo "$name exited before printing /$pattern/" >&2
+		return 1
+	fi
+}
+ps_line_or_dead() {
+	ps_log_has "$2" "$3" || ! alive "$1"
+}
+
+# ps_write_conf PORT: the test's configuration, $PS_CONF, for every role.
+ps_write_conf() {
+	printf '%s\n' "# written by tests/helper.bash for one test" \
+	    "scheduler:" "  host: 127.0.0.1" "  port: $1" \
+	    "server:" "  host: 127.0.0.1" "  port: 0" \
+	    "cluster:" "  servers: $PS_NSERVERS" "  workers: $PS_NWORKERS" >"$PS_CONF"
+}
+
+# start_scheduler S W [ARGS...]: a scheduler for S servers and W workers on a free port.
+# ARGS go to the scheduler only.
+start_scheduler() {
+	PS_NSERVERS=$1
+	PS_NWORKERS=$2
+	shift 2
+	ps_init
+	PS_CONF=$PS_TMP/ps.yaml
+	ps_write_conf 0
+	# Background jobs must close bats' fd 3, or bats waits for them to end.
+	"$PS_BUILD/ps-scheduler" -c "$PS_CONF" "$@" \
+	    >"$PS_TMP/scheduler.out" 2>"$PS_TMP/scheduler.log" </dev/null 3>&- &
+	ps_track scheduler $!
+	ps_wait_line scheduler "$PS_TMP/scheduler.out" '^ready ' || return 1
+	ps_log_match "$PS_TMP/scheduler.out" '^ready .*:([0-9]+)$' ||
+	    { echo "no port in the ready line" >&2; return 1; }
+	SCHED_PORT=${BASH_REMATCH[1]}
+	# everyone else finds the scheduler through the same file
+	ps_write_conf "$SCHED_PORT"
+	export SCHED_PORT PS_NSERVERS PS_NWORKERS PS_CONF
+}
+
+# The options that point a program at this test's scheduler.
+ps_cluster_opts() {
+	echo "-c $PS_CONF"
+}
+
+# start_server [ARGS...]: one more server; waits until it serves.
+# shellcheck disable=SC2120
+start_server() {
+	local n=0 name log
+	while ps_pid "server$n" >/dev/null; do n=$((n + 1)); done
+	name=server$n
+	log=$PS_TMP/$name.log
+	# shellcheck disable=SC2046
+	"$PS_BUILD/ps-server" $(ps_cluster_opts) "$@" >"$PS_TMP/$name.out" 2>"$log" \
+	    </dev/null 3>&- &
+	ps_track "$name" $!
+	ps_wait_line "$name" "$log" 'serving on ' || return 1
+	ps_log_match "$log" 'serving on [^ ]*:([0-9]+) ' ||
+	    { echo "no port in the serving line" >&2; return 1; }
+	SERVER_PORT=${BASH_REMATCH[1]}
+	export SERVER_PORT
+}
+
+# start_cluster S W: a scheduler and its S servers.
+start_cluster() {
+	local i
+	start_scheduler "$@" || return 1
+	for ((i = 0; i < $1; i++)); do
+		# shellcheck disable=SC2119
+		start_server || return 1
+	done
+}
+
+# worker [ARGS...]: ps-worker against this cluster, in the foreground, with a time limit
+# so a hang fails the test instead of the suite (status 124).
+worker() {
+	# shellcheck disable=SC2046
+	timeout "$PS_EXIT_TIMEOUT" "$PS_BUILD/ps-worker" $(ps_cluster_opts) "$@"
+}
+
+# start_worker NAME INPUT [ARGS...]: ps-worker in the background reading INPUT.
+start_worker() {
+	local name=$1 input=$2
+	shift 2
+	# shellcheck disable=SC2046
+	"$PS_BUILD/ps-worker" $(ps_cluster_opts) "$@" <"$input" \
+	    >"$PS_TMP/$name.out" 2>"$PS_TMP/$name.log" 3>&- &
+	ps_track "$name" $!
+}
+
+# ps_stop: stop every process started, TERM first, KILL after a grace period.
+ps_stop() {
+	local p i
+	for p in "${PS_PIDS[@]}"; do
+		alive "$p" && kill -TERM "$p" 2>/dev/null
+	done
+	for p in "${PS_PIDS[@]}"; do
+		for ((i = 0; i < 100; i++)); do
+			alive "$p" || break
+			ps_sleep 0.02
+		done
+		if alive "$p"; then
+			echo "pid $p ignored SIGTERM; killed" >&2
+			kill -KILL "$p" 2>/dev/null
+		fi
+	done
+	# (with no pids, wait would wait for every child, tracked or not)
+	[ ${#PS_PIDS[@]} -eq 0 ] || wait "${PS_PIDS[@]}" 2>/dev/null || true
+}
+
+# ps_show_logs: every log and output of this test, for a failed test.
+ps_show_logs() {
+	local f
+	[ -n "${PS_TMP:-}" ] && [ -d "$PS_TMP" ] || return 0
+	for f in "$PS_TMP"/*.log "$PS_TMP"/*.out; do
+		[ -s "$f" ] || continue
+		echo "--- ${f##*/}"
+		tail -n 40 "$f"
+	done
+}
+
+ps_teardown() {
+	ps_stop
+	[ -n "${BATS_TEST_COMPLETED:-}" ] || ps_show_logs >&2
+}
+
+setup() {
+	ps_init
+}
+
+teardown() {
+	ps_teardown
+}

@@ -1,0 +1,377 @@
+#!/usr/bin/env bats
+# Robustness of the servers (and the scheduler) against bad peers: garbage, oversized
+# and lying frames, a wrong protocol version, dropped connections, a killed worker.
+# Frames are written by hand: a 4-byte big-endian length, then one msgpack array
+# [version, type, id, sender, epoch, clock, args...]. Messages are kept as strings of
+# hex bytes, split into words on purpose:
+# shellcheck disable=SC2086
+
+load helper
+
+bats_require_minimum_version 1.5.0
+
+HEART=$PS_ROOT/data/heart_scale
+
+setup() {
+	ps_init
+	if [ ! -r "$HEART" ]; then
+		cp /usr/share/doc/liblinear-tools/examples/heart_scale "$PS_TMP/heart_scale" ||
+		    skip "data/heart_scale is missing: run make data"
+		HEART=$PS_TMP/heart_scale
+	fi
+}
+
+# frame HEX...: the bytes of one frame whose msgpack payload is HEX, length prefixed.
+frame() {
+	local n=$#
+	# shellcheck disable=SC2059
+	printf "$(printf '\\x%02x' $((n >> 24 & 255)) $((n >> 16 & 255)) $((n >> 8 & 255)) \
+	    $((n & 255)))$(printf '\\x%s' "$@")"
+}
+
+# Well-formed messages, to show that the hand-made bytes are right.
+HELLO_V1="99 01 01 00 00 00 00 02 00 a1 78"		# [1, HELLO, 0, 0, 0, 0, worker, 0, "x"]
+HELLO_V2="99 02 01 00 00 00 00 02 00 a1 78"		# the same, protocol version 2
+PULL_KEY1="97 01 cd 02 00 05 00 00 00 c4 08 01 00 00 00 00 00 00 00"	# PULL id 5, key 1
+
+# connect [PORT]: open a connection to the server (or PORT) as fd $conn.
+connect() {
+	exec {conn}<>"/dev/tcp/127.0.0.1/${1:-$SERVER_PORT}"
+}
+
+disconnect() {
+	exec {conn}>&-
+}
+
+# send CMD...: write CMD's output to $conn. The peer may close (or reset) the connection
+# before reading it all, and that is not an error here: a subshell takes the SIGPIPE.
+send() {
+	("$@" >&"$conn") 2>/dev/null || true
+}
+
+# read_bytes N: N bytes from $conn as hex, one line; fails after 5 s.
+read_bytes() {
+	timeout 5 dd bs=1 count="$1" status=none <&"$conn" | od -An -v -tx1 | tr -s ' \n' ' ' |
+	    sed 's/^ //; s/ $//'
+}
+
+# read_to_close FILE: everything the peer sends until it closes; fails (124) if it does
+# not close within 5 s.
+read_to_close() {
+	timeout 5 cat <&"$conn" >"$1"
+}
+
+# printable FILE: the text in a binary reply.
+printable() {
+	tr -c '[:print:]' '.' <"$1"
+}
+
+# serves: the server is alive, and a real client gets predictions from it.
+serves() {
+	alive "$(ps_pid server0)" || fail "the server died"
+	run --separate-stderr worker --predict < <(head -n 20 "$HEART")
+	assert_success
+	[ "${#lines[@]}" -eq 20 ] || fail "${#lines[@]} predictions for 20 examples"
+}
+
+# open_fds PID: how many file descriptors the process holds.
+open_fds() {
+	local fds=("/proc/$1/fd/"*)
+	echo "${#fds[@]}"
+}
+
+# fds_at_most PID N, fds_at_least PID N: how many file descriptors the process holds.
+fds_at_most() {
+	[ "$(open_fds "$1")" -le "$2" ]
+}
+fds_at_least() {
+	[ "$(open_fds "$1")" -ge "$2" ]
+}
+
+@test "hand-made frames: HELLO gets HELLO_OK and a PULL its value" {
+	start_cluster 1 1
+	connect
+	frame $HELLO_V1 >&"$conn"
+	# [1, HELLO_OK, 0, server id, 0, 0, role server, server id]
+	run read_bytes 13
+	assert_output --regexp '^00 00 00 09 98 01 02 00 [0-7][0-9a-f] 00 00 01 [0-7][0-9a-f]$'
+	frame $PULL_KEY1 >&"$conn"
+	# [1, PULL_OK, 5, server id, epoch 1, 0, bin of one float 0]
+	run read_bytes 19
+	assert_output --regexp '^00 00 00 0f 97 01 cd 02 01 05 [0-7][0-9a-f] 01 00 c4 04 00 00 00 00$'
+	disconnect
+}
+
+@test "garbage on a server's port: refused, closed, and the server still serves" {
+	start_cluster 1 1
+	local pid fds
+	pid=$(ps_pid server0)
+	fds=$(open_fds "$pid")
+	# a frame of 8 bytes that are not msgpack
+	connect
+	send printf '\x00\x00\x00\x08\xc1\xc1\xc1\xc1\xc1\xc1\xc1\xc1'
+	read_to_close "$PS_TMP/reply" || fail "the server did not close the connection"
+	disconnect
+	run printable "$PS_TMP/reply"
+	assert_output --partial "bad frame: invalid msgpack byte 0xc1"
+	# an empty frame
+	connect
+	send printf '\x00\x00\x00\x00'
+	read_to_close "$PS_TMP/reply" || fail "the server did not close the connection"
+	disconnect
+	run printable "$PS_TMP/reply"
+	assert_output --partial "frame of 0 bytes refused"
+	# text, as a person or a web browser would send it
+	connect
+	send printf 'GET / HTTP/1.0\r\nHost: x\r\n\r\n'
+	read_to_close "$PS_TMP/reply" || fail "the server did not close the connection"
+	disconnect
+	run printable "$PS_TMP/reply"
+	assert_output --partial "refused"
+	# frames of 296 random bytes (fixed seeds)
+	local i k bytes
+	for i in 1 2 3 4 5; do
+		RANDOM=$i
+		bytes=()
+		for ((k = 0; k < 296; k++)); do
+			bytes+=($((RANDOM & 255)))
+		done
+		connect
+		# shellcheck disable=SC2059
+		send printf "\\x00\\x00\\x01\\x28$(printf '\\x%02x' "${bytes[@]}")"
+		read_to_close "$PS_TMP/reply" || fail "random bytes $i: not closed"
+		disconnect
+		run printable "$PS_TMP/reply"
+		assert_output --regexp "bad frame|refused"
+	done
+	serves
+	grep -q "closing the connection" "$PS_TMP/server0.log"
+	# every refused connection is freed
+	wait_until 5 fds_at_most "$pid" "$fds" ||
+	    fail "$(open_fds "$pid") descriptors open, $fds before"
+}
+
+@test "a length header of 0x7fffffff is refused at once, naming the limit" {
+	start_cluster 1 1
+	connect
+	printf '\x7f\xff\xff\xff' >&"$conn"
+	# only 4 bytes were sent: the answer cannot wait for the frame
+	read_to_close "$PS_TMP/reply" || fail "the server did not close the connection"
+	disconnect
+	run printable "$PS_TMP/reply"
+	assert_output --partial "frame of 2147483647 bytes refused (limit 67108864)"
+	# and nothing near that size was allocated
+	local hwm
+	hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/$(ps_pid server0)/status")
+	[ "$hwm" -lt 65536 ] || fail "peak RSS of the server: $hwm kB"
+	serves
+}
+
+@test "a frame one byte over net.max_frame is refused; one at the limit is read" {
+	start_scheduler 1 1
+	start_server -o net.max_frame=64K
+	connect
+	frame $HELLO_V1 >&"$conn"
+	run read_bytes 13
+	assert_output --regexp '^00 00 00 09 98 '
+	# 65536 bytes: a PULL whose bin16 holds 65524 bytes (not whole keys: an ERROR reply
+	# on a connection that stays open)
+	{ printf '\x00\x01\x00\x00\x97\x01\xcd\x02\x00\x06\x00\x00\x00\xc5\xff\xf4'
+	  head -c 65524 /dev/zero; } >&"$conn"
+	run read_bytes 4
+	assert_output --regexp '^00 00 00 [0-9a-f]{2}$'
+	frame $PULL_KEY1 >&"$conn"
+	# the ERROR's body, then the PULL_OK
+	local n=$((16#${output// /}))
+	timeout 5 dd bs=1 count="$n" status=none <&"$conn" >"$PS_TMP/reply"
+	run printable "$PS_TMP/reply"
+	assert_output --partial "65524 bytes is not a whole number of 8-byte keys"
+	run read_bytes 19
+	assert_output --regexp '^00 00 00 0f 97 01 cd 02 01 05 '
+	# one more byte is one too many
+	printf '\x00\x01\x00\x01' >&"$conn"
+	read_to_close "$PS_TMP/reply" || fail "the server did not close the connection"
+	disconnect
+	run printable "$PS_TMP/reply"
+	assert_output --partial "frame of 65537 bytes refused (limit 65536)"
+	alive "$(ps_pid server0)"
+}
+
+@test "a lying msgpack length inside a frame is refused, and the server serves on" {
+	start_cluster 1 1
+	# after HELLO: a PULL of 15 bytes whose bin32 claims 2 GiB
+	connect
+	frame $HELLO_V1 >&"$conn"
+	run read_bytes 13
+	assert_output --regexp '^00 00 00 09 98 '
+	frame 97 01 cd 02 00 05 00 00 00 c6 7f ff ff ff 00 >&"$conn"
+	read_to_close "$PS_TMP/reply" || fail "the server did not close the connection"
+	disconnect
+	run printable "$PS_TMP/reply"
+	assert_output --partial "bad frame: declared length 2147483647"
+	# before HELLO: an array32 claiming 2^32-1 elements in an 8-byte frame
+	connect
+	frame dd ff ff ff ff c0 c0 c0 >&"$conn"
+	read_to_close "$PS_TMP/reply" || fail "the server did not close the connection"
+	disconnect
+	run printable "$PS_TMP/reply"
+	assert_output --partial "declared 4294967295 elements"
+	# a str32 and a map32 that lie, nested in the HELLO
+	connect
+	frame 99 01 01 00 00 00 00 02 00 db ff ff ff f0 78 >&"$conn"
+	read_to_close "$PS_TMP/reply" || fail "str32: not closed"
+	disconnect
+	run printable "$PS_TMP/reply"
+	assert_output --partial "declared length 4294967280"
+	connect
+	frame 99 01 01 00 00 00 00 02 00 df 7f ff ff ff 00 >&"$conn"
+	read_to_close "$PS_TMP/reply" || fail "map32: not closed"
+	disconnect
+	run printable "$PS_TMP/reply"
+	assert_output --partial "elements"
+	serves
+}
+
+@test "a HELLO with another protocol version gets an ERROR naming the versions" {
+	start_cluster 1 1
+	connect
+	frame $HELLO_V2 >&"$conn"
+	read_to_close "$PS_TMP/reply" || fail "the server did not close the connection"
+	disconnect
+	run printable "$PS_TMP/reply"
+	assert_output --partial "protocol version 2 is not supported"
+	assert_output --partial "version 1"
+	# the ERROR is a frame: [1, ERROR, 0, id, 0, 0, PS_ERR_VERSION (3), text]
+	run od -An -tx1 -N 13 "$PS_TMP/reply"
+	assert_output --regexp '^ 00 00 00 [0-9a-f]{2} 98 01 03 00 [0-7][0-9a-f] 00 00 03 d9'
+	serves
+}
+
+@test "a data request before HELLO is refused" {
+	start_cluster 1 1
+	connect
+	frame $PULL_KEY1 >&"$conn"
+	read_to_close "$PS_TMP/reply" || fail "the server did not close the connection"
+	disconnect
+	run printable "$PS_TMP/reply"
+	assert_output --partial "expected HELLO first, got PULL"
+	serves
+}
+
+@test "bad requests after HELLO get an ERROR and the connection stays open" {
+	start_cluster 1 1
+	connect
+	frame $HELLO_V1 >&"$conn"
+	run read_bytes 13
+	# keys not sorted: [2, 1]
+	frame 97 01 cd 02 00 06 00 00 00 c4 10 02 00 00 00 00 00 00 00 \
+	    01 00 00 00 00 00 00 00 >&"$conn"
+	run read_bytes 4
+	local n=$((16#${output// /}))
+	timeout 5 dd bs=1 count="$n" status=none <&"$conn" >"$PS_TMP/reply"
+	run printable "$PS_TMP/reply"
+	assert_output --partial "keys must be sorted and unique"
+	# a PUSH with a gradient that is not finite (NaN: 00 00 c0 7f)
+	frame 98 01 cd 02 02 07 00 00 00 c4 08 01 00 00 00 00 00 00 00 c4 04 00 00 c0 7f \
+	    >&"$conn"
+	run read_bytes 4
+	n=$((16#${output// /}))
+	timeout 5 dd bs=1 count="$n" status=none <&"$conn" >"$PS_TMP/reply"
+	run printable "$PS_TMP/reply"
+	assert_output --partial "not finite"
+	# a PULL with a string where the keys go
+	frame 97 01 cd 02 00 08 00 00 00 a1 78 >&"$conn"
+	run read_bytes 4
+	n=$((16#${output// /}))
+	timeout 5 dd bs=1 count="$n" status=none <&"$conn" >"$PS_TMP/reply"
+	run printable "$PS_TMP/reply"
+	assert_output --partial "PULL argument 1 is not a bin"
+	# still open: a good PULL is answered, and key 1 is still zero (nothing applied)
+	frame $PULL_KEY1 >&"$conn"
+	run read_bytes 19
+	assert_output --regexp '^00 00 00 0f 97 01 cd 02 01 05 [0-9a-f]{2} 01 00 c4 04 00 00 00 00$'
+	disconnect
+}
+
+@test "many connections dropped mid-frame do not hurt the server" {
+	start_cluster 1 1
+	local pid fds i
+	pid=$(ps_pid server0)
+	fds=$(open_fds "$pid")
+	# half a length, a length and half a body, after HELLO or not; 64 at once, 4 times
+	local hello
+	hello=$(printf '\\x%s' 00 00 00 0b $HELLO_V1)
+	for _ in 1 2 3 4; do
+		local open=()
+		for ((i = 0; i < 64; i++)); do
+			exec {c}<>"/dev/tcp/127.0.0.1/$SERVER_PORT"
+			# shellcheck disable=SC2059
+			case $((i % 4)) in
+			0) printf '\x00\x00' >&"$c" ;;
+			1) printf '\x00\x00\x00\x40\x99\x01' >&"$c" ;;
+			2) printf "$hello\\x00\\x00\\x01\\x00\\x97\\x01\\xcd" >&"$c" ;;
+			3) ;;
+			esac
+			open+=("$c")
+		done
+		# the server holds them all (so counting its descriptors means something)
+		wait_until 5 fds_at_least "$pid" $((fds + 64)) ||
+		    fail "the server holds $(open_fds "$pid") descriptors, $fds before"
+		for c in "${open[@]}"; do
+			exec {c}>&-
+		done
+	done
+	serves
+	# every dropped connection was freed
+	wait_until 5 fds_at_most "$pid" "$fds" ||
+	    fail "$(open_fds "$pid") descriptors open, $fds before"
+}
+
+@test "the scheduler survives garbage and a wrong version, and the job still runs" {
+	start_cluster 1 1
+	connect "$SCHED_PORT"
+	printf '\x00\x00\x00\x04\xc1\xc1\xc1\xc1' >&"$conn"
+	read_to_close "$PS_TMP/reply" || fail "the scheduler did not close the connection"
+	disconnect
+	connect "$SCHED_PORT"
+	frame $HELLO_V2 >&"$conn"
+	read_to_close "$PS_TMP/reply" || fail "the scheduler did not close the connection"
+	disconnect
+	run printable "$PS_TMP/reply"
+	assert_output --partial "protocol version 2 is not supported"
+	connect "$SCHED_PORT"
+	printf '\x7f\xff\xff\xff' >&"$conn"
+	read_to_close "$PS_TMP/reply" || fail "the scheduler did not close the connection"
+	disconnect
+	run --separate-stderr worker <"$HEART"
+	assert_success
+	assert_output --partial "train examples=270"
+	wait_exit "$(ps_pid scheduler)"
+	[ "$status" -eq 0 ] || fail "scheduler exit $status"
+}
+
+@test "a worker killed mid-job: the other finishes, the job fails, the servers exit" {
+	start_scheduler 2 2 -v
+	start_server
+	start_server
+	# worker 0 trains from a pipe kept open: it is mid-job until killed
+	mkfifo "$PS_TMP/feed"
+	start_worker victim "$PS_TMP/feed"
+	exec {feed}>"$PS_TMP/feed"
+	head -n 150 "$HEART" >&"$feed"
+	wait_until "$PS_START_TIMEOUT" ps_log_has "$PS_TMP/scheduler.log" 'worker 0 .* registered'
+	start_worker survivor "$HEART" --test "$HEART"
+	wait_until "$PS_START_TIMEOUT" ps_log_has "$PS_TMP/scheduler.log" \
+	    "worker 1 .* at barrier 'trained'"
+	kill -KILL "$(ps_pid victim)"
+	exec {feed}>&-
+	wait_exit "$(ps_pid survivor)"
+	[ "$status" -eq 0 ] || fail "the surviving worker exited $status"
+	grep -q '^test examples=270 ' "$PS_TMP/survivor.out" ||
+	    fail "no test figures from the surviving worker"
+	wait_exit "$(ps_pid scheduler)"
+	[ "$status" -ne 0 ] || fail "the scheduler exited 0 after losing a worker"
+	grep -q "worker 0 .* disconnected" "$PS_TMP/scheduler.log"
+	wait_exit "$(ps_pid server0)" 10 || fail "server0 is still running"
+	wait_exit "$(ps_pid server1)" 10 || fail "server1 is still running"
+}

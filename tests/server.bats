@@ -375,3 +375,31 @@ fds_at_least() {
 	wait_exit "$(ps_pid server0)" 10 || fail "server0 is still running"
 	wait_exit "$(ps_pid server1)" 10 || fail "server1 is still running"
 }
+
+# The type of the reply to a PULL of key 1 from the server on PORT: "01" (PULL_OK) or
+# "04" (MOVED), the low byte of the type after [version, 0x02..].
+pull_key1_reply_type() {
+	local port=$1 head
+	connect "$port"
+	frame $HELLO_V1 >&"$conn"
+	read_bytes 13 >/dev/null
+	frame $PULL_KEY1 >&"$conn"
+	head=$(read_bytes 9)
+	disconnect
+	[[ "$head" =~ ^00\ 00\ 00\ [0-9a-f]{2}\ 9[0-9a-f]\ 01\ cd\ 02\ (0[0-9a-f])$ ]] ||
+	    { echo "unexpected reply: $head" >&2; return 1; }
+	echo "${BASH_REMATCH[1]}"
+}
+
+@test "a key's slot is served by one server; the other answers MOVED" {
+	start_cluster 2 1
+	local p0 p1 r0 r1
+	ps_log_match "$PS_TMP/server0.log" 'serving on [^ ]*:([0-9]+) ' || fail "no port"
+	p0=${BASH_REMATCH[1]}
+	p1=$SERVER_PORT
+	r0=$(pull_key1_reply_type "$p0") || fail "server0: bad reply"
+	r1=$(pull_key1_reply_type "$p1") || fail "server1: bad reply"
+	[ "$r0$r1" = "0104" ] || [ "$r0$r1" = "0401" ] ||
+	    fail "replies $r0 and $r1: want one PULL_OK (01) and one MOVED (04)"
+	serves
+}

@@ -6,16 +6,11 @@ load helper
 
 bats_require_minimum_version 1.5.0
 
-HEART=$PS_ROOT/data/heart_scale
 SPAM=$PS_ROOT/data/spam
 
 setup() {
 	ps_init
-	if [ ! -r "$HEART" ]; then
-		cp /usr/share/doc/liblinear-tools/examples/heart_scale "$PS_TMP/heart_scale" ||
-		    skip "data/heart_scale is missing: run make data"
-		HEART=$PS_TMP/heart_scale
-	fi
+	ps_heart
 	# The programs through links in this test's directory, so that their command
 	# lines name it: pgrep can then tell this test's processes from any others.
 	mkdir -p "$PS_TMP/bin"

@@ -50,6 +50,17 @@ ps_init() {
 	fi
 }
 
+# ps_heart: set HEART to liblinear's heart_scale, as `make data` copies it (or copy it
+# here from Debian's liblinear-tools); skip the test if neither is there.
+ps_heart() {
+	HEART=$PS_ROOT/data/heart_scale
+	if [ ! -r "$HEART" ]; then
+		cp /usr/share/doc/liblinear-tools/examples/heart_scale "$PS_TMP/heart_scale" ||
+		    skip "data/heart_scale is missing: run make data"
+		HEART=$PS_TMP/heart_scale
+	fi
+}
+
 # ps_track NAME PID: remember a process for teardown.
 ps_track() {
 	PS_PIDS+=("$2")

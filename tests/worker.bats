@@ -5,16 +5,10 @@ load helper
 
 bats_require_minimum_version 1.5.0
 
-HEART=$PS_ROOT/data/heart_scale
 
 setup() {
 	ps_init
-	if [ ! -r "$HEART" ]; then
-		# liblinear's example, as `make data` copies it
-		cp /usr/share/doc/liblinear-tools/examples/heart_scale "$PS_TMP/heart_scale" ||
-		    skip "data/heart_scale is missing: run make data"
-		HEART=$PS_TMP/heart_scale
-	fi
+	ps_heart
 }
 
 # A few examples, and a comment line and a blank line in front of line 3.

@@ -58,16 +58,13 @@ deps:
 	$(SUDO) apt-get install -y $(DEBS)
 	command -v npm >/dev/null || $(SUDO) apt-get install -y npm
 
-data: data/spam/train.svm data/heart_scale
+data: data/spam/train.svm
 
 data/spam/train.svm: scripts/fetch-spam $(B)/ps-tokenize
 	PS_BUILD=$(B) scripts/fetch-spam data/spam
 
 demo: all data
 	PS_BUILD=$(B) scripts/ps-demo data/spam
-
-data/heart_scale:
-	cp /usr/share/doc/liblinear-tools/examples/heart_scale $@
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \

@@ -4,7 +4,7 @@
 # make sanitize   the same build and tests with ASan+UBSan, in build-san/
 # make bench      benchmarks; writes bench/RESULTS.md
 # make deps       install the Debian packages the project needs (uses sudo if not root)
-# make data       fetch and convert the SpamAssassin corpus; copy heart_scale
+# make data       fetch and convert the SpamAssassin corpus (data/heart_scale is in git)
 # make demo       train on SpamAssassin with a local cluster, next to liblinear
 
 B        ?= build

@@ -19,6 +19,10 @@
 #include "ps/xmalloc.h"
 
 #define CLIENT_RETRIES		50
+/* Frames of a few megabytes, a few in flight per server: the client packs the next
+ * while the wire and the server work on the last, and nobody buffers a whole call. */
+#define CLIENT_CHUNK_BYTES	((size_t)4 << 20)
+#define CLIENT_WINDOW		4
 #define CONNECT_RETRY_SECS	10.0
 
 static struct ps_hdr
@@ -106,7 +110,8 @@ client_disconnect_servers(struct ps_client *c)
 	c->servers = NULL;
 	free(c->count);
 	free(c->first);
-	c->count = c->first = NULL;
+	free(c->acked);
+	c->count = c->first = c->acked = NULL;
 }
 
 static int
@@ -117,6 +122,7 @@ client_connect_servers(struct ps_client *c, char **cause)
 	c->servers = xcalloc(c->map.nservers, sizeof *c->servers);
 	c->count = xcalloc(c->map.nservers, sizeof *c->count);
 	c->first = xcalloc(c->map.nservers, sizeof *c->first);
+	c->acked = xcalloc(c->map.nservers, sizeof *c->acked);
 	for (i = 0; i < c->map.nservers; i++) {
 		const struct ps_node *s = &c->map.servers[i];
 		if (conn_open(&c->servers[i], s->host, s->port, c->role, c->id,
@@ -124,7 +130,11 @@ client_connect_servers(struct ps_client *c, char **cause)
 			while (i-- > 0)
 				conn_close(&c->servers[i]);
 			free(c->servers);
+			free(c->count);
+			free(c->first);
+			free(c->acked);
 			c->servers = NULL;
+			c->count = c->first = c->acked = NULL;
 			return -1;
 		}
 	}
@@ -281,9 +291,21 @@ static size_t
 client_chunk(const struct ps_client *c)
 {
 	size_t per_key = 8 + 4 * (size_t)c->conf->optim.dim;
-	size_t k = ((size_t)c->conf->max_frame - 256) / per_key;
+	size_t limit = (size_t)c->conf->max_frame - 256, k;
 
+	if (limit > CLIENT_CHUNK_BYTES)
+		limit = CLIENT_CHUNK_BYTES;
+	k = limit / per_key;
 	return k > 0 ? k : 1;
+}
+
+/* Keys in chunk i of server s's run. */
+static size_t
+client_chunk_len(const struct ps_client *c, uint32_t s, size_t i, size_t chunk)
+{
+	size_t from = i * chunk;
+
+	return c->count[s] - from < chunk ? c->count[s] - from : chunk;
 }
 
 static int
@@ -406,30 +428,33 @@ client_rpc(struct ps_client *c, int push, const uint64_t *keys, size_t n, float 
 		/* One server and every key: each chunk is a run of the caller's arrays. */
 		c->in_order = ns == 1 && attempt == 0;
 		rounds = 0;
-		for (s = 0; s < ns; s++)
+		for (s = 0; s < ns; s++) {
 			if ((c->count[s] + chunk - 1) / chunk > rounds)
 				rounds = (c->count[s] + chunk - 1) / chunk;
-		/* Send chunk r to every server, then chunk r+1: all servers busy at once. */
+			c->acked[s] = 0;
+		}
+		nretry = 0;
+		/* Chunk r to every server, then chunk r+1: all servers busy at once. */
 		for (i = 0; i < rounds; i++) {
 			for (s = 0; s < ns; s++) {
-				size_t from = i * chunk;
-				if (from >= c->count[s])
+				if (i * chunk >= c->count[s])
 					continue;
-				if (client_send_chunk(c, s, push, keys, vals, from,
-				    c->count[s] - from < chunk ? c->count[s] - from : chunk,
-				    cause) != 0)
+				for (; i - c->acked[s] >= CLIENT_WINDOW; c->acked[s]++)
+					if (client_recv_chunk(c, s, push, vals,
+					    c->acked[s] * chunk, client_chunk_len(c, s,
+					    c->acked[s], chunk), &nretry, cause) != 0)
+						return -1;
+				if (client_send_chunk(c, s, push, keys, vals, i * chunk,
+				    client_chunk_len(c, s, i, chunk), cause) != 0)
 					return -1;
 			}
 		}
-		nretry = 0;
 		for (s = 0; s < ns; s++) {
-			for (i = 0; i * chunk < c->count[s]; i++) {
-				size_t from = i * chunk;
-				if (client_recv_chunk(c, s, push, vals, from,
-				    c->count[s] - from < chunk ? c->count[s] - from : chunk,
-				    &nretry, cause) != 0)
+			for (; c->acked[s] * chunk < c->count[s]; c->acked[s]++)
+				if (client_recv_chunk(c, s, push, vals, c->acked[s] * chunk,
+				    client_chunk_len(c, s, c->acked[s], chunk), &nretry,
+				    cause) != 0)
 					return -1;
-			}
 		}
 		if (nretry == 0)
 			return 0;

@@ -122,7 +122,7 @@ adagrad_push(const struct ps_optim *o, float *state, const float *g)
 }
 
 void
-optim_push(const struct ps_optim *o, float *state, const float *g)
+optim_push(const struct ps_optim *o, float *restrict state, const float *restrict g)
 {
 	uint32_t	i;
 

@@ -38,6 +38,7 @@ struct ps_client {
 	size_t			 scratch_cap;
 	size_t			*count;		/* keys per server */
 	size_t			*first;		/* start of each server's run in order[] */
+	size_t			*acked;		/* chunks of each server's run answered */
 	int			 in_order;	/* order[] is 0, 1, 2, ...: copy in bulk */
 };
 

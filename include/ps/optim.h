@@ -27,7 +27,8 @@ int		 optim_kind(const char *name, enum ps_optim_kind *kind);
 const char	*optim_name(enum ps_optim_kind);
 uint32_t	 optim_width(const struct ps_optim *);
 /* Apply one key's gradient g[dim] to its state. For sum, g is added to w. */
-void		 optim_push(const struct ps_optim *, float *state, const float *g);
+void		 optim_push(const struct ps_optim *, float *restrict state,
+		    const float *restrict g);
 /* Write one key's weights w[dim] from its state. */
 void		 optim_pull(const struct ps_optim *, const float *state, float *w);
 

@@ -398,3 +398,37 @@ pull_key1_reply_type() {
 	    fail "replies $r0 and $r1: want one PULL_OK (01) and one MOVED (04)"
 	serves
 }
+
+# Heartbeats every 0.2 s, dead after 1 s of silence: for the two tests below.
+HB=(-o net.heartbeat_interval=0.2 -o net.heartbeat_timeout=1)
+
+@test "a worker waiting on a slow stdin keeps beating and is not declared dead" {
+	start_scheduler 1 1 "${HB[@]}"
+	start_server "${HB[@]}"
+	# nothing for 3 timeouts, then the data
+	start_worker slow <(sleep 3; cat "$HEART") "${HB[@]}"
+	wait_exit "$(ps_pid slow)" 15 || fail "the worker did not finish"
+	[ "$status" -eq 0 ] || fail "the slow worker exited $status"
+	grep -q '^train examples=270 ' "$PS_TMP/slow.out" || fail "no training figures"
+	wait_exit "$(ps_pid scheduler)"
+	[ "$status" -eq 0 ] || fail "the scheduler exited $status"
+	! grep -q "declared dead" "$PS_TMP/scheduler.log"
+}
+
+@test "a frozen worker is declared dead after the timeout, and the job ends" {
+	start_scheduler 1 2 -v "${HB[@]}"
+	start_server "${HB[@]}"
+	mkfifo "$PS_TMP/feed"
+	start_worker frozen "$PS_TMP/feed" "${HB[@]}"
+	exec {feed}>"$PS_TMP/feed"
+	wait_until "$PS_START_TIMEOUT" ps_log_has "$PS_TMP/scheduler.log" 'worker 0 .* registered'
+	kill -STOP "$(ps_pid frozen)"
+	start_worker healthy "$HEART" "${HB[@]}"
+	wait_exit "$(ps_pid healthy)"
+	[ "$status" -eq 0 ] || fail "the healthy worker exited $status"
+	wait_exit "$(ps_pid scheduler)"
+	[ "$status" -ne 0 ] || fail "the scheduler exited 0 after losing a worker"
+	grep -q "worker 0 .* silent for .* declared dead" "$PS_TMP/scheduler.log"
+	kill -CONT "$(ps_pid frozen)"
+	exec {feed}>&-
+}

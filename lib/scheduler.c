@@ -577,7 +577,7 @@ scheduler_run(const struct ps_conf *conf)
 	event_add(s.sigterm, NULL);
 	event_add(s.sigint, NULL);
 
-	event_base_dispatch(&*s.base);
+	event_base_dispatch(s.base);
 
 	status = s.failed > 0 ? 1 : 0;
 	if (s.ending)

@@ -105,11 +105,8 @@ main(int argc, char **argv)
 			break;
 		case 'h':
 			printf("%s", usage);
-			printf("  -c file        configuration file (YAML), see ps.conf(5)\n"
-			    "  -o name=value  set an option, overriding the file\n"
-			    "  -n             check the configuration and exit\n"
-			    "  -q, -v         fewer, more log messages (-v repeats)\n"
-			    "  -k keys        key counts to run, comma-separated "
+			cli_help();
+			printf("  -k keys        key counts to run, comma-separated "
 			    "(default 1e3,1e4,1e6,1e7)\n"
 			    "  -r rounds      timed rounds per key count (default: enough to "
 			    "move 2e7 keys,\n"

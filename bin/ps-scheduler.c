@@ -31,11 +31,8 @@ main(int argc, char **argv)
 		switch (ch) {
 		case 'h':
 			printf("%s", usage);
-			printf("  -c file        configuration file (YAML), see ps.conf(5)\n"
-			    "  -o name=value  set an option, overriding the file\n"
-			    "  -n             check the configuration and exit\n"
-			    "  -q, -v         fewer (warnings only), more (debug) log messages\n"
-			    "  --help, --version\n");
+			cli_help();
+			printf("  --help, --version\n");
 			cli_free(&cli);
 			return PS_EXIT_OK;
 		case 'V':

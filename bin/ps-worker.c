@@ -51,11 +51,8 @@ main(int argc, char **argv)
 			break;
 		case 'h':
 			printf("%s", usage);
-			printf("  -c file        configuration file (YAML), see ps.conf(5)\n"
-			    "  -o name=value  set an option, overriding the file\n"
-			    "  -n             check the configuration and exit\n"
-			    "  -q, -v         fewer (warnings only), more (debug) log messages\n"
-			    "  --predict      print P(y=1) for each example; do not train\n"
+			cli_help();
+			printf("  --predict      print P(y=1) for each example; do not train\n"
 			    "  --test file    evaluate file at the end: logloss, accuracy, AUC\n"
 			    "  --skip-bad     count and skip malformed lines instead of failing\n"
 			    "  --json         print results as one JSON object\n"

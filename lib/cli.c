@@ -80,3 +80,12 @@ cli_version(const char *progname)
 	printf("%s %s (protocol %d)\n", progname, PS_VERSION,
 	    PS_PROTOCOL_VERSION);
 }
+
+void
+cli_help(void)
+{
+	printf("  -c file        configuration file (YAML), see ps.conf(5)\n"
+	    "  -o name=value  set an option, overriding the file\n"
+	    "  -n             check the configuration and exit\n"
+	    "  -q, -v         fewer (warnings only), more (debug) log messages\n");
+}

@@ -28,6 +28,8 @@ int	cli_option(struct ps_cli *, int ch, const char *arg);
  * prints "prog: error: ..." and exits PS_EXIT_USAGE. With -n prints
  * "configuration OK" and exits 0. */
 void	cli_load(struct ps_cli *, struct ps_conf *);
+/* Print the --help lines of the shared options on stdout. */
+void	cli_help(void);
 /* Print "prog VERSION (protocol N)" on stdout. */
 void	cli_version(const char *progname);
 

@@ -4,6 +4,8 @@
  * to the owner's callback. A bad frame is answered with ERROR and the connection is
  * closed; the process goes on serving everyone else.
  */
+#include <sys/socket.h>
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -22,9 +24,20 @@
 
 #define PEER_HELLO	0x1	/* waiting for the peer's HELLO */
 #define PEER_CLOSING	0x2	/* flushing a last ERROR, then closing */
+#define PEER_LINGER	0x8	/* ERROR sent and FIN too: discarding input until EOF */
+
+/*
+ * After a last ERROR, close the way a web server does (a "lingering close"): send
+ * FIN, then read and discard until the peer closes too, for a little while. Closing
+ * with the peer's bytes still arriving makes the kernel answer RST, and a RST drops
+ * whatever the peer had not read yet: the ERROR that says why.
+ */
+#define LINGER_SECS	2
+#define LINGER_BYTES	((size_t)1 << 20)
 #define PEER_DEAD	0x4	/* gone: free once out of the dispatch loop */
 
 struct ps_peer {
+	size_t			 discarded;	/* bytes dropped while lingering */
 	struct ps_peer		*prev;		/* every live peer, for peer_close_all */
 	struct ps_peer		*next;
 	struct bufferevent	*bev;
@@ -51,6 +64,7 @@ static struct ps_peer	*all_peers;
 
 static void	peer_read_cb(struct bufferevent *, void *);
 static void	peer_write_cb(struct bufferevent *, void *);
+static void	peer_linger(struct ps_peer *);
 static void	peer_event_cb(struct bufferevent *, short, void *);
 
 static void
@@ -211,7 +225,7 @@ peer_fail(struct ps_peer *p, unsigned int code, const char *fmt, ...)
 		p->cb(p, NULL, p->arg);
 	p->cb = NULL;
 	if (evbuffer_get_length(bufferevent_get_output(p->bev)) == 0)
-		peer_gone(p);
+		peer_linger(p);
 }
 
 void
@@ -290,6 +304,13 @@ peer_read_cb(struct bufferevent *bev, void *arg)
 	size_t		 have, flen;
 	char		*cause;
 
+	if (p->flags & PEER_LINGER) {
+		p->discarded += evbuffer_get_length(in);
+		evbuffer_drain(in, evbuffer_get_length(in));
+		if (p->discarded > LINGER_BYTES)
+			peer_gone(p);
+		return;
+	}
 	p->dispatching++;
 	while (!(p->flags & (PEER_DEAD | PEER_CLOSING))) {
 		have = evbuffer_get_length(in);
@@ -324,6 +345,26 @@ peer_read_cb(struct bufferevent *bev, void *arg)
 		peer_destroy(p);
 }
 
+/* The last ERROR is out: send FIN and wait, briefly, for the peer's. */
+static void
+peer_linger(struct ps_peer *p)
+{
+	struct timeval tv = { LINGER_SECS, 0 };
+	struct evbuffer *in = bufferevent_get_input(p->bev);
+
+	if (p->flags & (PEER_LINGER | PEER_DEAD))
+		return;
+	p->flags |= PEER_LINGER;
+	if (shutdown(bufferevent_getfd(p->bev), SHUT_WR) == -1) {
+		peer_gone(p);
+		return;
+	}
+	p->discarded = evbuffer_get_length(in);
+	evbuffer_drain(in, p->discarded);
+	bufferevent_set_timeouts(p->bev, &tv, NULL);
+	bufferevent_enable(p->bev, EV_READ);
+}
+
 static void
 peer_write_cb(struct bufferevent *bev, void *arg)
 {
@@ -331,7 +372,7 @@ peer_write_cb(struct bufferevent *bev, void *arg)
 
 	if ((p->flags & PEER_CLOSING) &&
 	    evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-		peer_gone(p);
+		peer_linger(p);
 }
 
 static void
@@ -342,7 +383,7 @@ peer_event_cb(struct bufferevent *bev, short what, void *arg)
 	(void)bev;
 	if (what & BEV_EVENT_ERROR)
 		log_debug("%s: %s", p->info.name, strerror(EVUTIL_SOCKET_ERROR()));
-	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
 		log_debug("%s: disconnected", p->info.name);
 		peer_gone(p);
 	}

@@ -432,3 +432,20 @@ HB=(-o net.heartbeat_interval=0.2 -o net.heartbeat_timeout=1)
 	kill -CONT "$(ps_pid frozen)"
 	exec {feed}>&-
 }
+
+@test "after its ERROR the server half-closes and drains, so the ERROR is not lost to a RST" {
+	start_cluster 1 1
+	connect
+	send printf '\xff\xff\xff\xff'
+	read_to_close "$PS_TMP/reply" || fail "no ERROR and FIN from the server"
+	run printable "$PS_TMP/reply"
+	assert_output --partial "refused (limit"
+	# The peer goes on writing, as a client with a request in flight would. A server
+	# that closed outright answers RST, and the writes fail (EPIPE); one that lingers
+	# reads and drops them, until the peer closes too.
+	( trap '' PIPE
+	  for i in 1 2 3 4 5; do head -c 20000 /dev/zero || exit 1; sleep 0.1; done
+	) >&"$conn" 2>/dev/null || fail "writes after the ERROR failed: the server reset"
+	disconnect
+	serves
+}

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "ps/bench.h"
+#include "ps/sort.h"
 #include "ps/cli.h"
 #include "ps/client.h"
 #include "ps/libsvm.h"
@@ -53,49 +54,18 @@ bench_splitmix64(uint64_t *s)
 	return z ^ (z >> 31);
 }
 
-/* LSD radix sort of a[0..n), 8 bits a pass; tmp holds n keys. */
-static void
-bench_radix_sort(uint64_t *a, uint64_t *tmp, size_t n)
-{
-	size_t count[256], i, at;
-	uint64_t *src = a, *dst = tmp, *swap;
-	int shift, d;
-
-	for (shift = 0; shift < 64; shift += 8) {
-		memset(count, 0, sizeof count);
-		for (i = 0; i < n; i++)
-			count[(src[i] >> shift) & 0xff]++;
-		for (d = 0, at = 0; d < 256; d++) {
-			size_t c = count[d];
-			count[d] = at;
-			at += c;
-		}
-		for (i = 0; i < n; i++)
-			dst[count[(src[i] >> shift) & 0xff]++] = src[i];
-		swap = src;
-		src = dst;
-		dst = swap;
-	}
-	/* Eight passes: the result is back in a. */
-}
-
 /* n unique sorted random keys: draw, sort, dedupe, top up. */
 static uint64_t *
 bench_keys(size_t n, uint64_t seed)
 {
 	uint64_t *keys = xreallocarray(NULL, n, sizeof *keys);
 	uint64_t *tmp = xreallocarray(NULL, n, sizeof *tmp);
-	size_t have = 0, i, j;
+	size_t have = 0, i;
 
 	while (have < n) {
 		for (i = have; i < n; i++)
 			keys[i] = bench_splitmix64(&seed);
-		bench_radix_sort(keys, tmp, n);
-		for (i = j = 0; i < n; i++) {
-			if (j == 0 || keys[i] != keys[j - 1])
-				keys[j++] = keys[i];
-		}
-		have = j;
+		have = sort_u64_unique(keys, tmp, n);
 	}
 	free(tmp);
 	return keys;

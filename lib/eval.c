@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "ps/eval.h"
+#include "ps/sort.h"
 #include "ps/xmalloc.h"
 
 #define EVAL_CLIP	1e-15
@@ -70,38 +71,6 @@ eval_key(float f)
 	return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
 }
 
-/* LSD radix sort of a[0..n) by bits 32..63, a byte a pass; tmp has room for n. */
-static uint64_t *
-eval_sort(uint64_t *a, uint64_t *tmp, size_t n)
-{
-	size_t		 count[4][256], pos, c, i;
-	uint64_t	*t;
-	int		 pass, shift;
-
-	memset(count, 0, sizeof count);
-	for (i = 0; i < n; i++) {
-		for (pass = 0; pass < 4; pass++)
-			count[pass][(a[i] >> (32 + 8 * pass)) & 0xff]++;
-	}
-	for (pass = 0; pass < 4; pass++) {
-		shift = 32 + 8 * pass;
-		if (count[pass][(a[0] >> shift) & 0xff] == n)
-			continue;	/* every key has the same byte here */
-		pos = 0;
-		for (c = 0; c < 256; c++) {
-			i = count[pass][c];
-			count[pass][c] = pos;
-			pos += i;
-		}
-		for (i = 0; i < n; i++)
-			tmp[count[pass][(a[i] >> shift) & 0xff]++] = a[i];
-		t = a;
-		a = tmp;
-		tmp = t;
-	}
-	return a;
-}
-
 static double
 eval_auc(struct ps_eval *ev)
 {
@@ -121,7 +90,7 @@ eval_auc(struct ps_eval *ev)
 	tmp = xreallocarray(NULL, n, sizeof *tmp);
 	for (i = 0; i < n; i++)
 		a[i] = (uint64_t)eval_key(ev->scores[i]) << 32 | ev->labels[i];
-	sorted = eval_sort(a, tmp, n);
+	sorted = sort_u64(a, tmp, n);
 
 	/* Ascending scores: each positive beats the negatives below its group, ties half. */
 	sum = 0;

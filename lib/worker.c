@@ -20,6 +20,7 @@
 #include "ps/libsvm.h"
 #include "ps/log.h"
 #include "ps/proto.h"
+#include "ps/sort.h"
 #include "ps/worker.h"
 #include "ps/xmalloc.h"
 
@@ -38,6 +39,7 @@ struct batch {
 	size_t		 nf;
 	size_t		 cap_f;
 	uint64_t	*ukeys;		/* sorted unique keys of the batch */
+	uint64_t	*sort_tmp;	/* scratch for sorting them */
 	size_t		 nu;
 	uint32_t	*pos;		/* feature -> index in ukeys */
 	float		*w;		/* pulled weights, per unique key */
@@ -74,6 +76,7 @@ batch_free(struct batch *b)
 	free(b->keys);
 	free(b->vals);
 	free(b->ukeys);
+	free(b->sort_tmp);
 	free(b->pos);
 	free(b->w);
 	free(b->g);
@@ -103,14 +106,6 @@ batch_add(struct batch *b, const struct ps_example *ex)
 	b->n++;
 }
 
-static int
-cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 static size_t
 find_key(const uint64_t *keys, size_t n, uint64_t k)
 {
@@ -130,11 +125,12 @@ find_key(const uint64_t *keys, size_t n, uint64_t k)
 static void
 batch_index(struct batch *b, int bias)
 {
-	size_t i, nu = 0, need = b->nf + 1;
+	size_t i, nu, need = b->nf + 1;
 
 	if (need > b->cap_u) {
 		b->cap_u = need;
 		b->ukeys = xreallocarray(b->ukeys, need, sizeof *b->ukeys);
+		b->sort_tmp = xreallocarray(b->sort_tmp, need, sizeof *b->sort_tmp);
 		b->w = xreallocarray(b->w, need, sizeof *b->w);
 		b->g = xreallocarray(b->g, need, sizeof *b->g);
 	}
@@ -142,14 +138,7 @@ batch_index(struct batch *b, int bias)
 	nu = b->nf;
 	if (bias)
 		b->ukeys[nu++] = BIAS_KEY;
-	qsort(b->ukeys, nu, sizeof *b->ukeys, cmp_u64);
-	if (nu > 0) {
-		size_t out = 1;
-		for (i = 1; i < nu; i++)
-			if (b->ukeys[i] != b->ukeys[out - 1])
-				b->ukeys[out++] = b->ukeys[i];
-		nu = out;
-	}
+	nu = sort_u64_unique(b->ukeys, b->sort_tmp, nu);
 	b->nu = nu;
 	for (i = 0; i < b->nf; i++)
 		b->pos[i] = (uint32_t)find_key(b->ukeys, nu, b->keys[i]);

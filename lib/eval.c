@@ -24,6 +24,13 @@ eval_init(struct ps_eval *ev)
 }
 
 void
+eval_init_streaming(struct ps_eval *ev)
+{
+	eval_init(ev);
+	ev->streaming = 1;
+}
+
+void
 eval_free(struct ps_eval *ev)
 {
 	free(ev->scores);
@@ -31,16 +38,12 @@ eval_free(struct ps_eval *ev)
 	memset(ev, 0, sizeof *ev);
 }
 
-/* p is P(label = 1); a label above 0 is positive, so both 1/0 and +1/-1 work. */
-void
-eval_add(struct ps_eval *ev, double p, int label)
+/* Keep (score, label) for the AUC. */
+static void
+eval_keep(struct ps_eval *ev, double p, int pos)
 {
-	double	pc;
 	float	s;
-	int	pos = label > 0;
 
-	if (isnan(p))
-		p = 0.5;	/* no opinion, rather than poisoning the sums */
 	if (ev->n == ev->cap) {
 		ev->cap = ev->cap < 1024 ? 1024 : ev->cap * 2;
 		ev->scores = xreallocarray(ev->scores, ev->cap, sizeof *ev->scores);
@@ -51,8 +54,20 @@ eval_add(struct ps_eval *ev, double p, int label)
 		s = 0;		/* -0 and +0 must tie */
 	ev->scores[ev->n] = s;
 	ev->labels[ev->n] = (uint8_t)pos;
-	ev->n++;
+}
 
+/* p is P(label = 1); a label above 0 is positive, so both 1/0 and +1/-1 work. */
+void
+eval_add(struct ps_eval *ev, double p, int label)
+{
+	double	pc;
+	int	pos = label > 0;
+
+	if (isnan(p))
+		p = 0.5;	/* no opinion, rather than poisoning the sums */
+	if (!ev->streaming)
+		eval_keep(ev, p, pos);
+	ev->n++;
 	if ((p >= 0.5) == pos)
 		ev->correct++;
 	/* Clip the probability given to the true label, so p = 0 and p = 1 cost the same. */
@@ -120,5 +135,5 @@ eval_result(struct ps_eval *ev, struct ps_eval_result *r)
 		return;
 	r->logloss = ev->loss_sum / (double)ev->n;
 	r->accuracy = (double)ev->correct / (double)ev->n;
-	r->auc = eval_auc(ev);
+	r->auc = ev->streaming ? NAN : eval_auc(ev);
 }

@@ -47,13 +47,6 @@ struct batch {
 	size_t		 cap_u;
 };
 
-/* Progressive or test metrics. */
-struct stats {
-	uint64_t	 n;
-	uint64_t	 correct;
-	double		 loss;
-};
-
 struct worker {
 	const struct ps_conf		*conf;
 	const struct worker_opts	*opts;
@@ -64,7 +57,7 @@ struct worker {
 	char				*line;
 	size_t				 linecap;
 	uint64_t			 bad;
-	struct stats			 train;
+	struct ps_eval			 train;		/* progressive: streaming */
 	struct ps_eval			 test;
 };
 
@@ -152,16 +145,6 @@ sigmoid(double z)
 	return exp(z) / (1.0 + exp(z));
 }
 
-static void
-stats_add(struct stats *st, double p, int y)
-{
-	double q = p < 1e-15 ? 1e-15 : p > 1 - 1e-15 ? 1 - 1e-15 : p;
-
-	st->n++;
-	st->correct += (p >= 0.5) == (y == 1);
-	st->loss -= y ? log(q) : log(1 - q);
-}
-
 static int
 batch_run(struct worker *wk, enum batch_mode mode, char **cause)
 {
@@ -188,7 +171,7 @@ batch_run(struct worker *wk, enum batch_mode mode, char **cause)
 		p = sigmoid(z);
 		switch (mode) {
 		case MODE_TRAIN:
-			stats_add(&wk->train, p, y);
+			eval_add(&wk->train, p, y);
 			d = p - y;	/* d logloss / d z */
 			for (j = from; j < b->end[i]; j++)
 				b->g[b->pos[j]] += (float)(d * b->vals[j]);
@@ -276,10 +259,9 @@ static void
 worker_report(struct worker *wk)
 {
 	const struct worker_opts *o = wk->opts;
-	struct ps_eval_result res;
-	const struct stats *t = &wk->train;
-	double tl = t->n ? t->loss / t->n : 0, ta = t->n ? (double)t->correct / t->n : 0;
+	struct ps_eval_result res, tr;
 
+	eval_result(&wk->train, &tr);
 	if (o->test_path != NULL)
 		eval_result(&wk->test, &res);
 	if (o->json) {
@@ -287,7 +269,8 @@ worker_report(struct worker *wk)
 		if (!o->predict)
 			printf("\"train_examples\":%" PRIu64 ",\"train_logloss\":%.6f,"
 			    "\"train_accuracy\":%.6f,\"skipped\":%" PRIu64 "%s",
-			    t->n, tl, ta, wk->bad, o->test_path ? "," : "");
+			    tr.examples, tr.logloss, tr.accuracy, wk->bad,
+			    o->test_path ? "," : "");
 		if (o->test_path != NULL)
 			printf("\"examples\":%" PRIu64 ",\"logloss\":%.6f,"
 			    "\"accuracy\":%.6f,\"auc\":%.6f", res.examples, res.logloss,
@@ -297,7 +280,7 @@ worker_report(struct worker *wk)
 	}
 	if (!o->predict)
 		printf("train examples=%" PRIu64 " logloss=%.6f accuracy=%.6f skipped=%"
-		    PRIu64 "\n", t->n, tl, ta, wk->bad);
+		    PRIu64 "\n", tr.examples, tr.logloss, tr.accuracy, wk->bad);
 	if (o->test_path != NULL)
 		printf("test examples=%" PRIu64 " logloss=%.6f accuracy=%.6f auc=%.6f\n",
 		    res.examples, res.logloss, res.accuracy, res.auc);
@@ -314,6 +297,7 @@ worker_run(const struct ps_conf *conf, const struct worker_opts *opts)
 	wk.conf = conf;
 	wk.opts = opts;
 	example_init(&wk.ex);
+	eval_init_streaming(&wk.train);
 	eval_init(&wk.test);
 	if (conf->optim.dim != 1) {
 		log_error("ps-worker trains logistic regression: model.dim must be 1, not %u",
@@ -368,6 +352,7 @@ out:
 	}
 	batch_free(&wk.b);
 	example_free(&wk.ex);
+	eval_free(&wk.train);
 	eval_free(&wk.test);
 	free(wk.line);
 	return status;

@@ -9,6 +9,7 @@ struct ps_eval {
 	uint64_t	 n;
 	uint64_t	 correct;
 	double		 loss_sum;
+	int		 streaming;	/* keep no scores: constant memory, no AUC */
 	float		*scores;	/* kept for AUC: 5 bytes an example */
 	uint8_t		*labels;
 	size_t		 cap;
@@ -22,6 +23,8 @@ struct ps_eval_result {
 };
 
 void	eval_init(struct ps_eval *);
+/* Logloss and accuracy only, in constant memory (for a training stream); AUC is NaN. */
+void	eval_init_streaming(struct ps_eval *);
 void	eval_free(struct ps_eval *);
 void	eval_add(struct ps_eval *, double p, int label);	/* p = predicted P(label=1) */
 void	eval_result(struct ps_eval *, struct ps_eval_result *);	/* may reorder the kept scores */

@@ -258,6 +258,33 @@ test_many(void)
 	eval_free(&ev);
 }
 
+/* The streaming mode: the same logloss and accuracy, no scores kept, AUC NaN. */
+static void
+test_streaming(void)
+{
+	struct ps_eval full, st;
+	struct ps_eval_result a, b;
+	double p[] = { 0.9, 0.2, 0.6, 0.4, 1.0, 0.0 };
+	int y[] = { 1, 0, 0, 1, 1, 0 };
+	size_t i;
+
+	eval_init(&full);
+	eval_init_streaming(&st);
+	for (i = 0; i < 6; i++) {
+		eval_add(&full, p[i], y[i]);
+		eval_add(&st, p[i], y[i]);
+	}
+	eval_result(&full, &a);
+	eval_result(&st, &b);
+	CHECK(b.examples == 6);
+	CHECK_NEAR(b.logloss, a.logloss, 1e-12);
+	CHECK_NEAR(b.accuracy, a.accuracy, 1e-12);
+	CHECK(isnan(b.auc));
+	CHECK(st.scores == NULL && st.labels == NULL);
+	eval_free(&full);
+	eval_free(&st);
+}
+
 int
 main(void)
 {
@@ -271,5 +298,6 @@ main(void)
 	RUN(test_nan);
 	RUN(test_auc_random);
 	RUN(test_many);
+	RUN(test_streaming);
 	return UNIT_DONE();
 }

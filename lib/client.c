@@ -271,18 +271,16 @@ client_split(struct ps_client *c, const uint64_t *keys, size_t n)
 	memset(c->count, 0, ns * sizeof *c->count);
 	for (i = 0; i < n; i++)
 		c->count[map_owner(&c->map, keys[c->todo[i]])]++;
+	/* first[s] starts at the end of server s's run and steps back as the keys,
+	 * taken from the last, are placed: each run keeps key order, and no scratch
+	 * array is needed. */
 	for (s = 0; s < ns; s++) {
-		c->first[s] = at;
 		at += c->count[s];
+		c->first[s] = at;
 	}
-	{
-		size_t *next = xcalloc(ns, sizeof *next);
-		memcpy(next, c->first, ns * sizeof *next);
-		for (i = 0; i < n; i++) {
-			uint32_t k = c->todo[i];
-			c->order[next[map_owner(&c->map, keys[k])]++] = k;
-		}
-		free(next);
+	for (i = n; i-- > 0;) {
+		uint32_t k = c->todo[i];
+		c->order[--c->first[map_owner(&c->map, keys[k])]] = k;
 	}
 }
 

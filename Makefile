@@ -18,7 +18,7 @@ PREFIX   ?= /usr/local
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 DEBS = build-essential pkg-config libevent-dev libmsgpack-dev libyaml-dev libxxhash-dev \
-       libreadline-dev bats bats-assert bats-support liblinear-tools jq ca-certificates
+       libreadline-dev bats bats-assert bats-support liblinear-tools jq expect ca-certificates
 
 LIB_SRC  = $(wildcard lib/*.c)
 LIB_OBJ  = $(LIB_SRC:lib/%.c=$(B)/lib/%.o)
@@ -35,6 +35,9 @@ $(B)/libps.a: $(LIB_OBJ)
 
 $(B)/%: bin/%.c $(B)/libps.a $(wildcard include/ps/*.h)
 	$(CC) $(CFLAGS) -o $@ $< $(B)/libps.a $(LDLIBS)
+
+# the interactive shell of ps-ctl; no other program needs readline
+$(B)/ps-ctl: LDLIBS += -lreadline
 
 $(B)/tests/%: tests/unit/%.c tests/unit/unit.h $(B)/libps.a | $(B)/tests
 	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(B)/libps.a $(LDLIBS)

@@ -28,14 +28,7 @@
 static struct ps_hdr
 client_hdr(struct ps_client *c, uint32_t type)
 {
-	struct ps_hdr h = {
-		.version = PS_PROTOCOL_VERSION,
-		.type = type,
-		.id = ++c->next_id,
-		.sender = c->id,
-		.epoch = c->map.epoch,
-	};
-	return h;
+	return msg_hdr(type, ++c->next_id, c->id, c->map.epoch);
 }
 
 /* Frames to the scheduler go through here: the heartbeat thread writes too. */
@@ -63,7 +56,7 @@ static void *
 client_beat(void *arg)
 {
 	struct ps_client *c = arg;
-	struct ps_hdr h = { .version = PS_PROTOCOL_VERSION, .type = PS_MSG_HEARTBEAT };
+	struct ps_hdr h = msg_hdr(PS_MSG_HEARTBEAT, 0, c->id, 0);
 	struct ps_wbuf w;
 	struct timespec until;
 	double secs = c->conf->heartbeat_interval;
@@ -71,20 +64,27 @@ client_beat(void *arg)
 
 	wbuf_init(&w);
 	pthread_mutex_lock(&c->sched_lock);
+	clock_gettime(CLOCK_MONOTONIC, &until);
 	while (!c->beat_stop) {
-		clock_gettime(CLOCK_REALTIME, &until);
+		/* Beats every interval from the last deadline, on the monotonic clock:
+		 * a change of the wall clock neither stops nor floods them. */
 		until.tv_sec += (time_t)secs;
 		until.tv_nsec += (long)((secs - floor(secs)) * 1e9);
 		if (until.tv_nsec >= 1000000000L) {
 			until.tv_sec++;
 			until.tv_nsec -= 1000000000L;
 		}
-		if (pthread_cond_timedwait(&c->beat_cond, &c->sched_lock, &until) !=
-		    ETIMEDOUT || c->beat_stop)
-			continue;
-		h.sender = c->id;
-		h.epoch = c->map.epoch;
-		msg_simple(&w, &h);
+		while (!c->beat_stop && pthread_cond_timedwait(&c->beat_cond,
+		    &c->sched_lock, &until) != ETIMEDOUT)
+			;
+		if (c->beat_stop)
+			break;
+		h.epoch = atomic_load(&c->epoch);
+		msg_begin(&w, &h, 1);
+		msg_put_map(&w, 1);
+		msg_put_str(&w, "examples");
+		msg_put_uint(&w, atomic_load(&c->examples));
+		msg_end(&w);
 		if (conn_send(&c->sched, &w, &cause) != 0) {
 			/* The main thread finds out on its next call. */
 			log_debug("heartbeat: %s", cause);
@@ -95,6 +95,12 @@ client_beat(void *arg)
 	pthread_mutex_unlock(&c->sched_lock);
 	wbuf_free(&w);
 	return NULL;
+}
+
+void
+client_add_examples(struct ps_client *c, uint64_t n)
+{
+	atomic_fetch_add(&c->examples, n);
 }
 
 static void
@@ -114,31 +120,37 @@ client_disconnect_servers(struct ps_client *c)
 	c->count = c->first = c->acked = NULL;
 }
 
-static int
-client_connect_servers(struct ps_client *c, char **cause)
+/* Room for one connection (and its bookkeeping) per server of the map; a new one is
+ * not connected until it is first needed. */
+static void
+client_grow_servers(struct ps_client *c, uint32_t from)
 {
-	uint32_t i;
+	uint32_t i, n = c->map.nservers ? c->map.nservers : 1;
 
-	c->servers = xcalloc(c->map.nservers, sizeof *c->servers);
-	c->count = xcalloc(c->map.nservers, sizeof *c->count);
-	c->first = xcalloc(c->map.nservers, sizeof *c->first);
-	c->acked = xcalloc(c->map.nservers, sizeof *c->acked);
-	for (i = 0; i < c->map.nservers; i++) {
-		const struct ps_node *s = &c->map.servers[i];
-		if (conn_open(&c->servers[i], s->host, s->port, c->role, c->id,
-		    c->progname, c->conf->max_frame, CONNECT_RETRY_SECS, cause) != 0) {
-			while (i-- > 0)
-				conn_close(&c->servers[i]);
-			free(c->servers);
-			free(c->count);
-			free(c->first);
-			free(c->acked);
-			c->servers = NULL;
-			c->count = c->first = c->acked = NULL;
-			return -1;
-		}
+	c->servers = xreallocarray(c->servers, n, sizeof *c->servers);
+	c->count = xreallocarray(c->count, n, sizeof *c->count);
+	c->first = xreallocarray(c->first, n, sizeof *c->first);
+	c->acked = xreallocarray(c->acked, n, sizeof *c->acked);
+	for (i = from; i < c->map.nservers; i++) {
+		memset(&c->servers[i], 0, sizeof c->servers[i]);
+		c->servers[i].fd = -1;
+		c->count[i] = c->first[i] = c->acked[i] = 0;
 	}
-	return 0;
+}
+
+/* The connection to server i, opened now if it is not yet. */
+static struct ps_conn *
+client_server(struct ps_client *c, uint32_t i, char **cause)
+{
+	const struct ps_node *s = &c->map.servers[i];
+
+	if (c->servers[i].fd == -1 && conn_open(&c->servers[i], s->host, s->port,
+	    c->role, c->id, c->progname, c->conf->max_frame, CONNECT_RETRY_SECS,
+	    cause) != 0) {
+		c->servers[i].fd = -1;
+		return NULL;
+	}
+	return &c->servers[i];
 }
 
 int
@@ -147,6 +159,7 @@ client_open(struct ps_client *c, const struct ps_conf *conf, uint32_t role,
 {
 	struct ps_hdr h;
 	struct ps_msg m;
+	pthread_condattr_t cattr;
 
 	memset(c, 0, sizeof *c);
 	c->conf = conf;
@@ -155,7 +168,10 @@ client_open(struct ps_client *c, const struct ps_conf *conf, uint32_t role,
 	map_init(&c->map);
 	wbuf_init(&c->w);
 	pthread_mutex_init(&c->sched_lock, NULL);
-	pthread_cond_init(&c->beat_cond, NULL);
+	pthread_condattr_init(&cattr);
+	pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC);
+	pthread_cond_init(&c->beat_cond, &cattr);
+	pthread_condattr_destroy(&cattr);
 	if (conn_open(&c->sched, conf->scheduler_host, conf->scheduler_port, role, 0,
 	    progname, conf->max_frame, CONNECT_RETRY_SECS, cause) != 0)
 		return -1;
@@ -179,8 +195,8 @@ client_open(struct ps_client *c, const struct ps_conf *conf, uint32_t role,
 	msg_free(&m);
 	log_debug("registered as node %u, rank %u; map epoch %llu, %u servers", c->id,
 	    c->rank, (unsigned long long)c->map.epoch, c->map.nservers);
-	if (client_connect_servers(c, cause) != 0)
-		goto fail;
+	atomic_store(&c->epoch, c->map.epoch);
+	client_grow_servers(c, 0);
 	/* Clients (predictions, benchmarks) are not watched by the scheduler. */
 	if (role == PS_ROLE_WORKER) {
 		if (pthread_create(&c->beat_thread, NULL, client_beat, c) != 0)
@@ -239,7 +255,71 @@ client_refresh_map(struct ps_client *c, char **cause)
 	client_disconnect_servers(c);
 	map_free(&c->map);
 	c->map = map;
-	return client_connect_servers(c, cause);
+	atomic_store(&c->epoch, c->map.epoch);
+	client_grow_servers(c, 0);
+	return 0;
+}
+
+/*
+ * MOVED names the new owner of each slot of the request that was refused: fix just
+ * those slots in the map (adding a server the map did not have). *unknown is set if
+ * a slot's owner was not known to the server either: the map must then be fetched.
+ */
+static int
+client_moved(struct ps_client *c, const struct ps_msg *m, int *unknown, char **cause)
+{
+	const msgpack_object *list;
+	const unsigned char *b;
+	size_t len, i;
+	uint32_t *index, n, before = c->map.nservers;
+
+	if (msg_check(m, "uab", cause) != 0)
+		return -1;
+	list = &m->args[1];
+	n = list->via.array.size;
+	index = xcalloc(n ? n : 1, sizeof *index);
+	for (i = 0; i < n; i++) {
+		const msgpack_object *o = &list->via.array.ptr[i];
+		char *host;
+		int at;
+
+		if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 3 ||
+		    o->via.array.ptr[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+		    o->via.array.ptr[1].type != MSGPACK_OBJECT_STR ||
+		    o->via.array.ptr[2].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+		    o->via.array.ptr[2].via.u64 > 65535 ||
+		    o->via.array.ptr[0].via.u64 > UINT32_MAX) {
+			free(index);
+			xasprintf(cause, "MOVED: owner %zu is not [id, host, port]", i);
+			return -1;
+		}
+		at = map_find_server(&c->map, (uint32_t)o->via.array.ptr[0].via.u64);
+		if (at == -1) {
+			host = xstrndup(o->via.array.ptr[1].via.str.ptr,
+			    o->via.array.ptr[1].via.str.size);
+			map_add_server(&c->map, (uint32_t)o->via.array.ptr[0].via.u64, host,
+			    (int)o->via.array.ptr[2].via.u64);
+			free(host);
+			at = (int)c->map.nservers - 1;
+		}
+		index[i] = (uint32_t)at;
+	}
+	if (c->map.nservers != before)
+		client_grow_servers(c, before);
+	b = (const unsigned char *)msg_bin(m, 2, &len);
+	for (i = 0; i + 4 <= len; i += 4) {
+		uint32_t slot = b[i] | b[i + 1] << 8, who = b[i + 2] | b[i + 3] << 8;
+
+		if (slot >= PS_NSLOTS)
+			continue;
+		if (who < n)
+			c->map.owner[slot] = (uint16_t)index[who];
+		else
+			*unknown = 1;
+	}
+	free(index);
+	log_debug("MOVED: %zu slots have a new owner", len / 4);
+	return 0;
 }
 
 static void
@@ -313,6 +393,7 @@ client_send_chunk(struct ps_client *c, uint32_t s, int push, const uint64_t *key
 	struct ps_hdr h = client_hdr(c, push ? PS_MSG_PUSH : PS_MSG_PULL);
 	uint32_t dim = c->conf->optim.dim;
 	const uint32_t *idx = c->order + c->first[s] + from;
+	struct ps_conn *conn;
 	char *p;
 	size_t j;
 
@@ -336,7 +417,11 @@ client_send_chunk(struct ps_client *c, uint32_t s, int push, const uint64_t *key
 				    4 * dim);
 	}
 	msg_end(&c->w);
-	return conn_send(&c->servers[s], &c->w, cause);
+	if ((conn = client_server(c, s, cause)) == NULL) {
+		wbuf_reset(&c->w);
+		return -1;
+	}
+	return conn_send(conn, &c->w, cause);
 }
 
 /* Read the reply to one chunk. Keys refused with MOVED go to retry[]. */
@@ -356,6 +441,13 @@ client_recv_chunk(struct ps_client *c, uint32_t s, int push, float *vals, size_t
 		return -1;
 	switch (m.hdr.type) {
 	case PS_MSG_MOVED:
+		if (client_moved(c, &m, &c->stale, &why) != 0) {
+			xasprintf(cause, "%s: %s", conn->name, why);
+			free(why);
+			msg_free(&m);
+			return -1;
+		}
+		conn = &c->servers[s];	/* the map may have grown */
 		memcpy(c->retry + *nretry, idx, nk * sizeof *idx);
 		*nretry += nk;
 		msg_free(&m);
@@ -456,11 +548,14 @@ client_rpc(struct ps_client *c, int push, const uint64_t *keys, size_t n, float 
 		}
 		if (nretry == 0)
 			return 0;
-		log_debug("%zu keys moved; fetching the map again", nretry);
+		/* The MOVED replies fixed the map; only if a slot's owner is unknown,
+		 * or keys keep moving, is the scheduler asked. */
+		log_debug("%zu keys moved", nretry);
 		if (attempt > 0)
-			usleep(20 * 1000);
-		if (client_refresh_map(c, cause) != 0)
+			usleep(attempt > 2 ? 20 * 1000 : 1000);
+		if ((c->stale || attempt >= 3) && client_refresh_map(c, cause) != 0)
 			return -1;
+		c->stale = 0;
 		memcpy(c->todo, c->retry, nretry * sizeof *c->todo);
 		ntodo = nretry;
 	}

@@ -1,3 +1,6 @@
+#include <sys/socket.h>
+#include <sys/time.h>
+
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -9,6 +12,7 @@
 #include "ps/conn.h"
 #include "ps/log.h"
 #include "ps/net.h"
+#include "ps/rbuf.h"
 #include "ps/xmalloc.h"
 
 int
@@ -60,14 +64,23 @@ conn_open(struct ps_conn *c, const char *host, int port, uint32_t role, uint32_t
 }
 
 void
+conn_set_timeout(struct ps_conn *c, double secs)
+{
+	struct timeval tv;
+
+	tv.tv_sec = (time_t)secs;
+	tv.tv_usec = (suseconds_t)((secs - (double)tv.tv_sec) * 1e6);
+	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+}
+
+void
 conn_close(struct ps_conn *c)
 {
 	if (c->fd > 0)
 		close(c->fd);
-	free(c->buf);
+	rbuf_free(&c->in);
 	c->fd = -1;
-	c->buf = NULL;
-	c->cap = c->start = c->end = 0;
 }
 
 int
@@ -91,71 +104,38 @@ conn_send(struct ps_conn *c, struct ps_wbuf *w, char **cause)
 	return 0;
 }
 
-/* Make at least want bytes available from c->start. */
-static int
-conn_fill(struct ps_conn *c, size_t want, char **cause)
-{
-	ssize_t n;
-
-	if (c->end - c->start >= want)
-		return 0;
-	if (c->start + want > c->cap) {
-		/* Compact, and grow to hold the whole frame. */
-		if (c->end > c->start)
-			memmove(c->buf, c->buf + c->start, c->end - c->start);
-		c->end -= c->start;
-		c->start = 0;
-		if (want > c->cap) {
-			size_t cap = c->cap ? c->cap : 65536;
-			while (cap < want)
-				cap *= 2;
-			c->buf = xreallocarray(c->buf, cap, 1);
-			c->cap = cap;
-		}
-	}
-	while (c->end - c->start < want) {
-		n = read(c->fd, c->buf + c->end, c->cap - c->end);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			xasprintf(cause, "%s: read: %s", c->name, strerror(errno));
-			return -1;
-		}
-		if (n == 0) {
-			xasprintf(cause, "%s: connection closed by peer", c->name);
-			return -1;
-		}
-		c->end += n;
-	}
-	return 0;
-}
-
 int
 conn_recv(struct ps_conn *c, struct ps_msg *m, char **cause)
 {
-	const unsigned char *p;
-	size_t flen;
+	const char *payload;
+	size_t flen, want;
+	ssize_t n;
 	char *why;
+	int r;
 
-	if (conn_fill(c, 4, cause) != 0)
-		return -1;
-	p = (const unsigned char *)c->buf + c->start;
-	flen = ((size_t)p[0] << 24) | (p[1] << 16) | (p[2] << 8) | p[3];
-	if (flen == 0 || flen > c->max_frame) {
-		xasprintf(cause, "%s: frame of %zu bytes refused (limit %zu)", c->name,
-		    flen, c->max_frame);
+	while ((r = rbuf_frame(&c->in, c->max_frame, &payload, &flen, &want, &why)) == 0) {
+		if ((n = rbuf_read(&c->in, c->fd, want)) > 0)
+			continue;
+		if (n == 0)
+			xasprintf(cause, "%s: connection closed by peer", c->name);
+		else if (errno == EAGAIN || errno == EWOULDBLOCK)
+			xasprintf(cause, "%s: no answer: timed out", c->name);
+		else
+			xasprintf(cause, "%s: read: %s", c->name, strerror(errno));
 		return -1;
 	}
-	if (conn_fill(c, 4 + flen, cause) != 0)
+	if (r == -1) {
+		xasprintf(cause, "%s: %s", c->name, why);
+		free(why);
 		return -1;
-	if (msg_decode(m, c->buf + c->start + 4, flen, &why) != 0) {
+	}
+	if (msg_decode(m, payload, flen, &why) != 0) {
 		xasprintf(cause, "%s: bad frame: %s", c->name, why);
 		free(why);
 		return -1;
 	}
-	c->start += 4 + flen;
-	if (c->start == c->end)
-		c->start = c->end = 0;
+	/* The message points into the buffer: it stays put until the next read. */
+	rbuf_consume(&c->in, 4 + flen);
 	return 0;
 }
 

@@ -48,6 +48,31 @@ map_add_server(struct ps_map *m, uint32_t id, const char *host, int port)
 }
 
 void
+map_remove_server(struct ps_map *m, uint32_t i)
+{
+	uint32_t s;
+
+	free(m->servers[i].host);
+	memmove(&m->servers[i], &m->servers[i + 1],
+	    (m->nservers - i - 1) * sizeof *m->servers);
+	m->nservers--;
+	for (s = 0; s < PS_NSLOTS; s++)
+		if (m->owner[s] > i)
+			m->owner[s]--;
+}
+
+int
+map_find_server(const struct ps_map *m, uint32_t id)
+{
+	uint32_t i;
+
+	for (i = 0; i < m->nservers; i++)
+		if (m->servers[i].id == id)
+			return (int)i;
+	return -1;
+}
+
+void
 map_spread(struct ps_map *m)
 {
 	uint32_t s;
@@ -124,7 +149,8 @@ map_unpack(struct ps_map *m, const struct ps_msg *msg, uint32_t first, char **ca
 	}
 	for (i = 0; i < PS_NSLOTS; i++) {
 		new.owner[i] = p[2 * i] | (p[2 * i + 1] << 8);
-		if (new.owner[i] >= new.nservers) {
+		/* The map before the first has no servers, and every owner 0. */
+		if (new.owner[i] >= (new.nservers > 0 ? new.nservers : 1)) {
 			xasprintf(cause, "map: slot %u names server %u of %u", i,
 			    new.owner[i], new.nservers);
 			map_free(&new);

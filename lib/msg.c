@@ -18,13 +18,7 @@ wbuf_write(void *data, const char *buf, size_t len)
 {
 	struct ps_wbuf *w = data;
 
-	if (w->len + len > w->cap) {
-		size_t cap = w->cap ? w->cap : 4096;
-		while (cap < w->len + len)
-			cap *= 2;
-		w->data = xreallocarray(w->data, cap, 1);
-		w->cap = cap;
-	}
+	wbuf_reserve(w, len);
 	memcpy(w->data + w->len, buf, len);
 	w->len += len;
 	return 0;
@@ -45,6 +39,19 @@ wbuf_free(struct ps_wbuf *w)
 }
 
 void
+wbuf_reserve(struct ps_wbuf *w, size_t len)
+{
+	size_t cap;
+
+	if (w->len + len <= w->cap)
+		return;
+	for (cap = w->cap ? w->cap : 4096; cap < w->len + len; cap *= 2)
+		;
+	w->data = xreallocarray(w->data, cap, 1);
+	w->cap = cap;
+}
+
+void
 wbuf_reset(struct ps_wbuf *w)
 {
 	w->len = 0;
@@ -56,6 +63,8 @@ msg_begin(struct ps_wbuf *w, const struct ps_hdr *h, uint32_t nargs)
 	static const char zero[4];
 
 	w->frame = w->len;
+	w->type = h->type;
+	w->id = h->id;
 	wbuf_write(w, zero, sizeof zero);
 	msgpack_pack_array(&w->pk, PS_HDR_FIELDS + nargs);
 	msgpack_pack_uint32(&w->pk, h->version);
@@ -101,13 +110,7 @@ void *
 msg_put_bin_space(struct ps_wbuf *w, size_t len)
 {
 	msgpack_pack_bin(&w->pk, len);
-	if (w->len + len > w->cap) {
-		size_t cap = w->cap ? w->cap : 4096;
-		while (cap < w->len + len)
-			cap *= 2;
-		w->data = xreallocarray(w->data, cap, 1);
-		w->cap = cap;
-	}
+	wbuf_reserve(w, len);
 	w->len += len;
 	return w->data + w->len - len;
 }
@@ -158,6 +161,8 @@ fail(char **cause, const char *fmt, ...)
 {
 	va_list ap;
 
+	if (cause == NULL)
+		return -1;
 	va_start(ap, fmt);
 	xvasprintf(cause, fmt, ap);
 	va_end(ap);
@@ -416,15 +421,21 @@ msg_strdup(const struct ps_msg *m, uint32_t i)
 }
 
 struct ps_hdr
-msg_reply_hdr(const struct ps_msg *m, uint32_t type, uint32_t sender, uint64_t epoch)
+msg_hdr(uint32_t type, uint64_t id, uint32_t sender, uint64_t epoch)
 {
 	struct ps_hdr h = {
 		.version = PS_PROTOCOL_VERSION,
 		.type = type,
-		.id = m->hdr.id,
+		.id = id,
 		.sender = sender,
 		.epoch = epoch,
 		.clock = 0,
 	};
 	return h;
+}
+
+struct ps_hdr
+msg_reply_hdr(const struct ps_msg *m, uint32_t type, uint32_t sender, uint64_t epoch)
+{
+	return msg_hdr(type, m->hdr.id, sender, epoch);
 }

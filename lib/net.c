@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "ps/net.h"
@@ -45,6 +46,7 @@ int
 net_connect(const char *host, int port, char **cause)
 {
 	struct addrinfo *res, *ai;
+	struct timeval tmo = { NET_CONNECT_SECS, 0 }, none = { 0, 0 };
 	int fd = -1, saved = 0;
 
 	if ((res = resolve(host, port, 0, cause)) == NULL)
@@ -55,8 +57,15 @@ net_connect(const char *host, int port, char **cause)
 			saved = errno;
 			continue;
 		}
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+		/* A blocking connect to a host that drops packets would take minutes:
+		 * on Linux SO_SNDTIMEO bounds connect() too. */
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tmo, sizeof tmo);
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+			setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &none, sizeof none);
 			break;
+		}
+		if (errno == EINPROGRESS)
+			errno = ETIMEDOUT;
 		saved = errno;
 		close(fd);
 		fd = -1;

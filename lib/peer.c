@@ -1,12 +1,14 @@
 /*
- * Peers on the event loop. Frames are read whole (length first, refused if over the
- * limit before any byte of the body is buffered), validated and decoded, then handed
- * to the owner's callback. A bad frame is answered with ERROR and the connection is
- * closed; the process goes on serving everyone else.
+ * Peers on the event loop. Each peer is a socket with a read event, a write event and
+ * an output evbuffer; input goes into a ps_rbuf, so a frame's body is read straight
+ * into place in large reads and decoded where it lies. A frame is refused by its length
+ * before any of its body is buffered; a bad frame is answered with ERROR and the
+ * connection closed; the process goes on serving everyone else.
  */
 #include <sys/socket.h>
 
 #include <errno.h>
+#include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,17 +16,20 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 
 #include "ps/log.h"
 #include "ps/net.h"
 #include "ps/peer.h"
+#include "ps/rbuf.h"
 #include "ps/xmalloc.h"
 
-#define PEER_HELLO	0x1	/* waiting for the peer's HELLO */
-#define PEER_CLOSING	0x2	/* flushing a last ERROR, then closing */
-#define PEER_LINGER	0x8	/* ERROR sent and FIN too: discarding input until EOF */
+#define PEER_HELLO	0x01	/* accepted: waiting for the peer's HELLO */
+#define PEER_CONNECTING	0x02	/* connect() in progress */
+#define PEER_HELLO_OK	0x04	/* connected: waiting for the HELLO_OK */
+#define PEER_CLOSING	0x08	/* flushing a last ERROR, then closing */
+#define PEER_LINGER	0x10	/* ERROR sent and FIN too: discarding input until EOF */
+#define PEER_DEAD	0x20	/* gone: freed once nothing refers to it */
 
 /*
  * After a last ERROR, close the way a web server does (a "lingering close"): send
@@ -34,23 +39,53 @@
  */
 #define LINGER_SECS	2
 #define LINGER_BYTES	((size_t)1 << 20)
-#define PEER_DEAD	0x4	/* gone: free once out of the dispatch loop */
+
+/* A request sent with peer_call, waiting for its reply. */
+struct pending {
+	uint64_t	 id;
+	uint32_t	 type;
+	reply_cb	 cb;
+	void		*arg;
+	struct ps_peer	*peer;
+	struct event	*timer;
+	struct pending	*next;
+};
 
 struct ps_peer {
-	size_t			 discarded;	/* bytes dropped while lingering */
 	struct ps_peer		*prev;		/* every live peer, for peer_close_all */
 	struct ps_peer		*next;
-	struct bufferevent	*bev;
+	int			 fd;
+	struct event		*rev;
+	struct event		*wev;
+	struct event		*timer;		/* connect deadline, then linger deadline */
+	struct evbuffer		*out;
+	struct ps_rbuf		 in;
+	size_t			 want;		/* bytes the next frame needs */
+	const char		*cur;		/* the frame being dispatched, for peer_defer */
+	size_t			 cur_len;
 	struct ps_peer_info	 info;
 	size_t			 max_frame;
 	int			 flags;
+	int			 conn_err;	/* errno of a connect that failed at once */
 	int			 dispatching;
-	uint32_t		 self_role;
-	uint32_t		 self_id;
+	int			 refs;		/* defers that point here */
+	int			 held;		/* defers holding the input */
+	size_t			 discarded;	/* bytes dropped while lingering */
+	uint64_t		 next_id;
+	struct pending		*pending;
 	peer_cb			 cb;
 	void			*arg;
 	void			*data;
 	struct ps_wbuf		 scratch;	/* for replies the peer layer makes */
+};
+
+struct ps_defer {
+	struct ps_peer		*peer;
+	char			*frame;		/* a copy: the message points here */
+	struct ps_msg		 m;
+	int			 hold;
+	struct ps_defer		*prev;
+	struct ps_defer		*next;
 };
 
 struct ps_listener {
@@ -61,11 +96,30 @@ struct ps_listener {
 };
 
 static struct ps_peer	*all_peers;
+static struct ps_defer	*all_defers;
+static uint32_t		 self_role;
+static uint32_t		 self_id;
+static char		 self_name[32] = "ps";
 
-static void	peer_read_cb(struct bufferevent *, void *);
-static void	peer_write_cb(struct bufferevent *, void *);
+static void	peer_read_cb(evutil_socket_t, short, void *);
+static void	peer_write_cb(evutil_socket_t, short, void *);
 static void	peer_linger(struct ps_peer *);
-static void	peer_event_cb(struct bufferevent *, short, void *);
+static void	peer_gone(struct ps_peer *);
+static void	defer_free(struct ps_defer *);
+
+void
+peer_set_self(uint32_t role, uint32_t id, const char *progname)
+{
+	self_role = role;
+	self_id = id;
+	snprintf(self_name, sizeof self_name, "%s", progname);
+}
+
+void
+peer_set_self_id(uint32_t id)
+{
+	self_id = id;
+}
 
 static void
 peer_destroy(struct ps_peer *p)
@@ -76,23 +130,67 @@ peer_destroy(struct ps_peer *p)
 		all_peers = p->next;
 	if (p->next != NULL)
 		p->next->prev = p->prev;
-	bufferevent_free(p->bev);
+	event_free(p->rev);
+	event_free(p->wev);
+	event_free(p->timer);
+	evbuffer_free(p->out);
+	if (p->fd != -1)
+		close(p->fd);
+	rbuf_free(&p->in);
 	wbuf_free(&p->scratch);
 	free(p);
+}
+
+static void
+peer_maybe_destroy(struct ps_peer *p)
+{
+	if ((p->flags & PEER_DEAD) && p->dispatching == 0 && p->refs == 0)
+		peer_destroy(p);
+}
+
+/* Every request still waiting on p gets NULL and why. */
+static void
+peer_fail_pending(struct ps_peer *p, const char *why)
+{
+	struct pending *q;
+
+	while ((q = p->pending) != NULL) {
+		p->pending = q->next;
+		event_free(q->timer);
+		q->cb(p, NULL, why, q->arg);
+		free(q);
+	}
 }
 
 /* The peer is gone: tell the owner once, and free it when it is safe. */
 static void
 peer_gone(struct ps_peer *p)
 {
+	peer_cb cb = p->cb;
+
 	if (p->flags & PEER_DEAD)
 		return;
 	p->flags |= PEER_DEAD;
-	bufferevent_disable(p->bev, EV_READ | EV_WRITE);
-	if (p->cb != NULL && !(p->flags & PEER_HELLO))
-		p->cb(p, NULL, p->arg);
-	if (p->dispatching == 0)
-		peer_destroy(p);
+	event_del(p->rev);
+	event_del(p->wev);
+	event_del(p->timer);
+	peer_fail_pending(p, "connection lost");
+	p->cb = NULL;
+	if (cb != NULL && !(p->flags & PEER_HELLO))
+		cb(p, NULL, p->arg);
+	peer_maybe_destroy(p);
+}
+
+static void
+peer_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct ps_peer *p = arg;
+
+	(void)fd;
+	(void)what;
+	if (p->flags & (PEER_CONNECTING | PEER_HELLO_OK))
+		log_warnx("%s: no handshake within %d s", p->info.name, NET_CONNECT_SECS);
+	peer_gone(p);
 }
 
 static struct ps_peer *
@@ -102,18 +200,20 @@ peer_new(struct event_base *base, int fd, size_t max_frame, peer_cb cb, void *ar
 
 	evutil_make_socket_nonblocking(fd);
 	net_nodelay(fd);
-	p->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (p->bev == NULL)
-		fatalx("bufferevent_socket_new failed");
+	p->fd = fd;
 	p->max_frame = max_frame;
 	p->cb = cb;
 	p->arg = arg;
+	p->want = 4;
+	rbuf_init(&p->in);
 	wbuf_init(&p->scratch);
-	/* Bulk frames are megabytes: read and write them in large pieces. */
-	bufferevent_set_max_single_read(p->bev, 4 << 20);
-	bufferevent_set_max_single_write(p->bev, 4 << 20);
-	bufferevent_setcb(p->bev, peer_read_cb, peer_write_cb, peer_event_cb, p);
-	bufferevent_enable(p->bev, EV_READ | EV_WRITE);
+	if ((p->out = evbuffer_new()) == NULL)
+		fatalx("evbuffer_new failed");
+	p->rev = event_new(base, fd, EV_READ | EV_PERSIST, peer_read_cb, p);
+	p->wev = event_new(base, fd, EV_WRITE | EV_PERSIST, peer_write_cb, p);
+	p->timer = evtimer_new(base, peer_timer_cb, p);
+	if (p->rev == NULL || p->wev == NULL || p->timer == NULL)
+		fatalx("event_new failed");
 	p->next = all_peers;
 	if (all_peers != NULL)
 		all_peers->prev = p;
@@ -124,64 +224,152 @@ peer_new(struct event_base *base, int fd, size_t max_frame, peer_cb cb, void *ar
 void
 peer_close_all(void)
 {
-	while (all_peers != NULL)
-		peer_close(all_peers);
-}
+	while (all_defers != NULL)
+		defer_free(all_defers);
+	while (all_peers != NULL) {
+		struct ps_peer *p = all_peers;
 
-void
-peer_feed(struct ps_peer *p, const char *data, size_t len)
-{
-	struct evbuffer *in = bufferevent_get_input(p->bev);
-
-	/* A socket bufferevent freezes the end of its input: only it may add. */
-	evbuffer_unfreeze(in, 0);
-	if (evbuffer_add(in, data, len) != 0)
-		fatalx("%s: evbuffer_add failed", p->info.name);
-	evbuffer_freeze(in, 0);
-	bufferevent_trigger(p->bev, EV_READ,
-	    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+		peer_close(p);
+		if (all_peers == p)	/* still referred to: free it anyway, at exit */
+			peer_destroy(p);
+	}
 }
 
 struct ps_peer *
-peer_accept(struct event_base *base, int fd, size_t max_frame, uint32_t self_role,
-    uint32_t self_id, peer_cb cb, void *arg)
+peer_accept(struct event_base *base, int fd, size_t max_frame, peer_cb cb, void *arg)
 {
 	struct ps_peer *p = peer_new(base, fd, max_frame, cb, arg);
 
 	p->flags |= PEER_HELLO;
-	p->self_role = self_role;
-	p->self_id = self_id;
 	net_peername(fd, p->info.name, sizeof p->info.name);
+	event_add(p->rev, NULL);
 	return p;
 }
 
-struct ps_peer *
-peer_attach(struct event_base *base, int fd, const char *name, size_t max_frame,
-    peer_cb cb, void *arg)
+static void
+peer_put_hello(struct ps_peer *p)
 {
-	struct ps_peer *p = peer_new(base, fd, max_frame, cb, arg);
+	struct ps_hdr h = msg_hdr(PS_MSG_HELLO, 0, self_id, 0);
 
-	snprintf(p->info.name, sizeof p->info.name, "%s", name);
+	msg_begin(&p->scratch, &h, 3);
+	msg_put_uint(&p->scratch, self_role);
+	msg_put_uint(&p->scratch, self_id);
+	msg_put_str(&p->scratch, self_name);
+	msg_end(&p->scratch);
+	evbuffer_add(p->out, p->scratch.data, p->scratch.len);
+	wbuf_reset(&p->scratch);
+}
+
+struct ps_peer *
+peer_connect(struct event_base *base, const char *host, int port, const char *name,
+    size_t max_frame, peer_cb cb, void *arg)
+{
+	struct addrinfo hints, *res = NULL;
+	struct timeval tv = { NET_CONNECT_SECS, 0 };
+	struct ps_peer *p;
+	char service[16];
+	int fd, error, err = 0;
+
+	/* getaddrinfo blocks: hosts are addresses or names in /etc/hosts here. */
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	snprintf(service, sizeof service, "%d", port);
+	if ((error = getaddrinfo(host, service, &hints, &res)) != 0) {
+		log_warnx("%s: %s:%d: %s", name, host, port, gai_strerror(error));
+		fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		err = EHOSTUNREACH;
+	} else {
+		fd = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC,
+		    res->ai_protocol);
+	}
+	if (fd == -1)
+		fatal("socket");
+	p = peer_new(base, fd, max_frame, cb, arg);
+	snprintf(p->info.name, sizeof p->info.name, "%s (%s:%d)", name, host, port);
+	p->flags |= PEER_CONNECTING | PEER_HELLO_OK;
+	if (err == 0 && connect(fd, res->ai_addr, res->ai_addrlen) == -1 &&
+	    errno != EINPROGRESS)
+		err = errno;
+	if (res != NULL)
+		freeaddrinfo(res);
+	p->conn_err = err;
+	peer_put_hello(p);
+	event_add(p->timer, &tv);
+	event_add(p->wev, NULL);
+	if (err != 0)	/* report from the loop, not from inside this call */
+		event_active(p->wev, EV_WRITE, 0);
 	return p;
 }
 
 void
 peer_send(struct ps_peer *p, struct ps_wbuf *w)
 {
-	if (!(p->flags & (PEER_DEAD | PEER_CLOSING)) && w->len > 0)
-		bufferevent_write(p->bev, w->data, w->len);
+	if (!(p->flags & (PEER_DEAD | PEER_CLOSING)) && w->len > 0) {
+		if (evbuffer_add(p->out, w->data, w->len) != 0)
+			fatalx("%s: evbuffer_add failed", p->info.name);
+		if (!(p->flags & PEER_CONNECTING))
+			event_add(p->wev, NULL);
+	}
 	wbuf_reset(w);
+}
+
+uint64_t
+peer_next_id(struct ps_peer *p)
+{
+	return ++p->next_id;
+}
+
+static void
+pending_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct pending *q = arg, **qp;
+	struct ps_peer *p = q->peer;
+	char why[96];
+
+	(void)fd;
+	(void)what;
+	for (qp = &p->pending; *qp != q; qp = &(*qp)->next)
+		;
+	*qp = q->next;
+	event_free(q->timer);
+	snprintf(why, sizeof why, "no reply to %s in time", proto_type_name(q->type));
+	q->cb(p, NULL, why, q->arg);
+	free(q);
+}
+
+void
+peer_call(struct ps_peer *p, struct ps_wbuf *w, double timeout, reply_cb cb, void *arg)
+{
+	struct pending *q;
+	struct timeval tv;
+
+	if (p->flags & (PEER_DEAD | PEER_CLOSING)) {
+		wbuf_reset(w);
+		cb(p, NULL, "connection lost", arg);
+		return;
+	}
+	q = xcalloc(1, sizeof *q);
+	q->id = w->id;
+	q->type = w->type;
+	q->cb = cb;
+	q->arg = arg;
+	q->peer = p;
+	q->timer = evtimer_new(event_get_base(p->rev), pending_timeout, q);
+	if (timeout > 0) {
+		tv.tv_sec = (time_t)timeout;
+		tv.tv_usec = (suseconds_t)((timeout - (double)tv.tv_sec) * 1e6);
+		event_add(q->timer, &tv);
+	}
+	q->next = p->pending;
+	p->pending = q;
+	peer_send(p, w);
 }
 
 static void
 peer_send_error(struct ps_peer *p, uint64_t id, unsigned int code, const char *text)
 {
-	struct ps_hdr h = {
-		.version = PS_PROTOCOL_VERSION,
-		.type = PS_MSG_ERROR,
-		.id = id,
-		.sender = p->self_id,
-	};
+	struct ps_hdr h = msg_hdr(PS_MSG_ERROR, id, self_id, 0);
 
 	msg_error(&p->scratch, &h, code, text);
 	peer_send(p, &p->scratch);
@@ -207,7 +395,7 @@ peer_fail(struct ps_peer *p, unsigned int code, const char *fmt, ...)
 {
 	va_list ap;
 	char *text;
-	int hello = p->flags & PEER_HELLO;
+	peer_cb cb = p->cb;
 
 	if (p->flags & (PEER_DEAD | PEER_CLOSING))
 		return;
@@ -218,13 +406,14 @@ peer_fail(struct ps_peer *p, unsigned int code, const char *fmt, ...)
 	peer_send_error(p, 0, code, text);
 	free(text);
 
-	/* Tell the owner now; keep the bufferevent only to flush the ERROR. */
+	/* Tell the owner now; keep the socket only to flush the ERROR. */
 	p->flags |= PEER_CLOSING;
-	bufferevent_disable(p->bev, EV_READ);
-	if (!hello && p->cb != NULL)
-		p->cb(p, NULL, p->arg);
+	event_del(p->rev);
+	peer_fail_pending(p, "connection closed");
 	p->cb = NULL;
-	if (evbuffer_get_length(bufferevent_get_output(p->bev)) == 0)
+	if (cb != NULL && !(p->flags & PEER_HELLO))
+		cb(p, NULL, p->arg);
+	if (evbuffer_get_length(p->out) == 0)
 		peer_linger(p);
 }
 
@@ -233,6 +422,12 @@ peer_close(struct ps_peer *p)
 {
 	p->cb = NULL;
 	peer_gone(p);
+}
+
+int
+peer_alive(const struct ps_peer *p)
+{
+	return !(p->flags & (PEER_DEAD | PEER_CLOSING));
 }
 
 const struct ps_peer_info *
@@ -253,11 +448,12 @@ peer_set_data(struct ps_peer *p, void *data)
 	p->data = data;
 }
 
+/* An accepted peer's first message must be a good HELLO. */
 static void
 peer_hello(struct ps_peer *p, struct ps_msg *m)
 {
 	struct ps_hdr h;
-	char *cause, *name;
+	char *cause, *name, addr[48];
 
 	if (m->hdr.type != PS_MSG_HELLO) {
 		peer_fail(p, PS_ERR_CLIENT, "expected HELLO first, got %s",
@@ -274,75 +470,188 @@ peer_hello(struct ps_peer *p, struct ps_msg *m)
 		free(cause);
 		return;
 	}
+	if (msg_uint(m, 0) >= PS_NROLES) {
+		peer_fail(p, PS_ERR_CLIENT, "HELLO: unknown role %llu",
+		    (unsigned long long)msg_uint(m, 0));
+		return;
+	}
 	p->info.role = msg_uint(m, 0);
 	p->info.node_id = msg_uint(m, 1);
 	name = msg_strdup(m, 2);
-	{
-		char addr[48];
-		snprintf(addr, sizeof addr, "%.47s", p->info.name);
-		snprintf(p->info.name, sizeof p->info.name, "%.24s@%.47s", name, addr);
-	}
+	snprintf(addr, sizeof addr, "%.47s", p->info.name);
+	snprintf(p->info.name, sizeof p->info.name, "%.24s@%.47s", name, addr);
 	free(name);
 	p->flags &= ~PEER_HELLO;
 
-	h = msg_reply_hdr(m, PS_MSG_HELLO_OK, p->self_id, 0);
+	h = msg_reply_hdr(m, PS_MSG_HELLO_OK, self_id, 0);
 	msg_begin(&p->scratch, &h, 2);
-	msg_put_uint(&p->scratch, p->self_role);
-	msg_put_uint(&p->scratch, p->self_id);
+	msg_put_uint(&p->scratch, self_role);
+	msg_put_uint(&p->scratch, self_id);
 	msg_end(&p->scratch);
 	peer_send(p, &p->scratch);
 	log_debug("%s: connected (%s)", p->info.name, proto_role_name(p->info.role));
 }
 
+/* A connecting peer's first message must be HELLO_OK. */
 static void
-peer_read_cb(struct bufferevent *bev, void *arg)
+peer_hello_ok(struct ps_peer *p, struct ps_msg *m)
 {
-	struct ps_peer	*p = arg;
-	struct evbuffer	*in = bufferevent_get_input(bev);
-	unsigned char	 lenbuf[4], *frame;
-	struct ps_msg	 m;
-	size_t		 have, flen;
-	char		*cause;
+	char *text;
 
-	if (p->flags & PEER_LINGER) {
-		p->discarded += evbuffer_get_length(in);
-		evbuffer_drain(in, evbuffer_get_length(in));
-		if (p->discarded > LINGER_BYTES)
-			peer_gone(p);
+	if (m->hdr.type == PS_MSG_ERROR && msg_check(m, "us", NULL) == 0) {
+		text = msg_strdup(m, 1);
+		log_warnx("%s: refused: %s", p->info.name, text);
+		free(text);
+		peer_gone(p);
 		return;
 	}
-	p->dispatching++;
-	while (!(p->flags & (PEER_DEAD | PEER_CLOSING))) {
-		have = evbuffer_get_length(in);
-		if (have < 4)
+	if (m->hdr.type != PS_MSG_HELLO_OK || msg_check(m, "uu", NULL) != 0 ||
+	    msg_uint(m, 0) >= PS_NROLES) {
+		log_warnx("%s: expected HELLO_OK, got %s", p->info.name,
+		    proto_type_name(m->hdr.type));
+		peer_gone(p);
+		return;
+	}
+	p->flags &= ~PEER_HELLO_OK;
+	p->info.role = msg_uint(m, 0);
+	p->info.node_id = msg_uint(m, 1);
+	event_del(p->timer);
+	log_debug("%s: connected (%s)", p->info.name, proto_role_name(p->info.role));
+}
+
+static void
+peer_reply(struct ps_peer *p, struct ps_msg *m, const struct ps_proto *row)
+{
+	struct pending *q, **qp;
+	char *cause = NULL, *text = NULL;
+
+	for (qp = &p->pending; (q = *qp) != NULL; qp = &q->next)
+		if (q->id == m->hdr.id)
 			break;
-		evbuffer_copyout(in, lenbuf, 4);
-		flen = ((size_t)lenbuf[0] << 24) | (lenbuf[1] << 16) | (lenbuf[2] << 8) |
-		    lenbuf[3];
-		if (flen == 0 || flen > p->max_frame) {
-			peer_fail(p, PS_ERR_CLIENT, "frame of %zu bytes refused (limit %zu)",
-			    flen, p->max_frame);
+	if (msg_check(m, row->fmt, &cause) != 0)
+		log_warnx("%s: bad reply: %s", p->info.name, cause);
+	else if (m->hdr.type == PS_MSG_ERROR)
+		text = msg_strdup(m, 1);
+	if (q == NULL) {
+		if (text != NULL)
+			log_warnx("%s: %s", p->info.name, text);
+		else if (cause == NULL)
+			log_debug("%s: %s %llu answers no request", p->info.name,
+			    row->name, (unsigned long long)m->hdr.id);
+		free(text);
+		free(cause);
+		return;
+	}
+	*qp = q->next;
+	event_free(q->timer);
+	if (cause != NULL)
+		q->cb(p, NULL, cause, q->arg);
+	else
+		q->cb(p, m, text, q->arg);
+	free(q);
+	free(text);
+	free(cause);
+}
+
+/* Check a message against the protocol table, then route it. */
+static void
+peer_handle(struct ps_peer *p, struct ps_msg *m)
+{
+	const struct ps_proto *row;
+	char *cause;
+
+	if (p->flags & PEER_HELLO) {
+		peer_hello(p, m);
+		return;
+	}
+	if (p->flags & PEER_HELLO_OK) {
+		peer_hello_ok(p, m);
+		return;
+	}
+	if ((row = proto_lookup(m->hdr.type)) == NULL) {
+		peer_error(p, m, PS_ERR_CLIENT, "unknown message type %u", m->hdr.type);
+		return;
+	}
+	if (row->reply) {
+		peer_reply(p, m, row);
+		return;
+	}
+	if (!(row->from & PS_ROLE_BIT(p->info.role))) {
+		peer_error(p, m, PS_ERR_CLIENT, "%s is not accepted from a %s", row->name,
+		    proto_role_name(p->info.role));
+		return;
+	}
+	if (msg_check(m, row->fmt, &cause) != 0) {
+		peer_error(p, m, PS_ERR_CLIENT, "%s", cause);
+		free(cause);
+		return;
+	}
+	if (p->cb != NULL)
+		p->cb(p, m, p->arg);
+}
+
+/* Handle every whole frame in the buffer, unless a defer holds the input. */
+static void
+peer_dispatch(struct ps_peer *p)
+{
+	const char *payload;
+	struct ps_msg m;
+	size_t flen;
+	char *cause;
+	int r;
+
+	p->dispatching++;
+	while (!(p->flags & (PEER_DEAD | PEER_CLOSING)) && p->held == 0) {
+		r = rbuf_frame(&p->in, p->max_frame, &payload, &flen, &p->want, &cause);
+		if (r == 0)
+			break;
+		if (r == -1) {
+			peer_fail(p, PS_ERR_CLIENT, "%s", cause);
+			free(cause);
 			break;
 		}
-		if (have < 4 + flen)
-			break;
-		frame = evbuffer_pullup(in, 4 + flen);
-		if (msg_decode(&m, (char *)frame + 4, flen, &cause) != 0) {
+		if (msg_decode(&m, payload, flen, &cause) != 0) {
 			peer_fail(p, PS_ERR_CLIENT, "bad frame: %s", cause);
 			free(cause);
 			break;
 		}
-		if (p->flags & PEER_HELLO)
-			peer_hello(p, &m);
-		else if (p->cb != NULL)
-			p->cb(p, &m, p->arg);
+		p->cur = payload;
+		p->cur_len = flen;
+		peer_handle(p, &m);
+		p->cur = NULL;
 		msg_free(&m);
-		if (!(p->flags & PEER_DEAD))
-			evbuffer_drain(in, 4 + flen);
+		rbuf_consume(&p->in, 4 + flen);
 	}
 	p->dispatching--;
-	if ((p->flags & PEER_DEAD) && p->dispatching == 0)
-		peer_destroy(p);
+	peer_maybe_destroy(p);
+}
+
+static void
+peer_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct ps_peer *p = arg;
+	ssize_t n;
+
+	(void)fd;
+	(void)what;
+	if (p->flags & PEER_LINGER) {
+		p->in.start = p->in.end = 0;
+		n = rbuf_read(&p->in, p->fd, 0);
+		if (n > 0)
+			p->discarded += (size_t)n;
+		if (n == 0 || (n == -1 && errno != EAGAIN) || p->discarded > LINGER_BYTES)
+			peer_gone(p);
+		return;
+	}
+	n = rbuf_read(&p->in, p->fd, p->want);
+	if (n == 0 || (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+		if (n == -1)
+			log_debug("%s: %s", p->info.name, strerror(errno));
+		log_debug("%s: disconnected", p->info.name);
+		peer_gone(p);
+		return;
+	}
+	peer_dispatch(p);
 }
 
 /* The last ERROR is out: send FIN and wait, briefly, for the peer's. */
@@ -350,43 +659,147 @@ static void
 peer_linger(struct ps_peer *p)
 {
 	struct timeval tv = { LINGER_SECS, 0 };
-	struct evbuffer *in = bufferevent_get_input(p->bev);
 
 	if (p->flags & (PEER_LINGER | PEER_DEAD))
 		return;
 	p->flags |= PEER_LINGER;
-	if (shutdown(bufferevent_getfd(p->bev), SHUT_WR) == -1) {
+	if (shutdown(p->fd, SHUT_WR) == -1) {
 		peer_gone(p);
 		return;
 	}
-	p->discarded = evbuffer_get_length(in);
-	evbuffer_drain(in, p->discarded);
-	bufferevent_set_timeouts(p->bev, &tv, NULL);
-	bufferevent_enable(p->bev, EV_READ);
+	p->discarded = 0;
+	event_add(p->timer, &tv);
+	event_add(p->rev, NULL);
 }
 
 static void
-peer_write_cb(struct bufferevent *bev, void *arg)
+peer_connected(struct ps_peer *p)
 {
-	struct ps_peer *p = arg;
+	int err = p->conn_err;
+	socklen_t len = sizeof err;
 
-	if ((p->flags & PEER_CLOSING) &&
-	    evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-		peer_linger(p);
-}
-
-static void
-peer_event_cb(struct bufferevent *bev, short what, void *arg)
-{
-	struct ps_peer *p = arg;
-
-	(void)bev;
-	if (what & BEV_EVENT_ERROR)
-		log_debug("%s: %s", p->info.name, strerror(EVUTIL_SOCKET_ERROR()));
-	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
-		log_debug("%s: disconnected", p->info.name);
+	if (err == 0 && getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+		err = errno;
+	if (err != 0) {
+		log_warnx("%s: connect: %s", p->info.name, strerror(err));
 		peer_gone(p);
+		return;
 	}
+	p->flags &= ~PEER_CONNECTING;
+	event_add(p->rev, NULL);
+}
+
+static void
+peer_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct ps_peer *p = arg;
+
+	(void)fd;
+	(void)what;
+	if (p->flags & PEER_CONNECTING) {
+		peer_connected(p);
+		if (p->flags & PEER_DEAD)
+			return;
+	}
+	if (evbuffer_get_length(p->out) > 0 && evbuffer_write(p->out, p->fd) == -1 &&
+	    errno != EAGAIN && errno != EINTR) {
+		log_debug("%s: write: %s", p->info.name, strerror(errno));
+		peer_gone(p);
+		return;
+	}
+	if (evbuffer_get_length(p->out) == 0) {
+		event_del(p->wev);
+		if (p->flags & PEER_CLOSING)
+			peer_linger(p);
+	}
+}
+
+struct ps_defer *
+peer_defer(struct ps_peer *p, const struct ps_msg *m, int hold)
+{
+	struct ps_defer *d = xcalloc(1, sizeof *d);
+	char *cause;
+
+	if (p->cur == NULL)
+		fatalx("peer_defer outside a dispatch");
+	d->peer = p;
+	d->frame = xmalloc(p->cur_len);
+	memcpy(d->frame, p->cur, p->cur_len);
+	if (msg_decode(&d->m, d->frame, p->cur_len, &cause) != 0)
+		fatalx("peer_defer: %s", cause);
+	(void)m;
+	d->hold = hold;
+	p->refs++;
+	if (hold && p->held++ == 0)
+		event_del(p->rev);
+	d->next = all_defers;
+	if (all_defers != NULL)
+		all_defers->prev = d;
+	all_defers = d;
+	return d;
+}
+
+struct ps_msg *
+defer_msg(struct ps_defer *d)
+{
+	return &d->m;
+}
+
+struct ps_peer *
+defer_peer(struct ps_defer *d)
+{
+	return peer_alive(d->peer) ? d->peer : NULL;
+}
+
+static void
+defer_free(struct ps_defer *d)
+{
+	struct ps_peer *p = d->peer;
+
+	if (d->prev != NULL)
+		d->prev->next = d->next;
+	else
+		all_defers = d->next;
+	if (d->next != NULL)
+		d->next->prev = d->prev;
+	msg_free(&d->m);
+	free(d->frame);
+	free(d);
+	p->refs--;
+}
+
+void
+defer_reply(struct ps_defer *d, struct ps_wbuf *w)
+{
+	struct ps_peer *p = d->peer;
+	int hold = d->hold;
+
+	if (w != NULL)
+		peer_send(p, w);
+	defer_free(d);
+	if (hold && --p->held == 0 && peer_alive(p)) {
+		/* Frames that arrived meanwhile are in the buffer: handle them now. */
+		event_add(p->rev, NULL);
+		event_active(p->rev, EV_READ, 0);
+	}
+	peer_maybe_destroy(p);
+}
+
+void
+defer_error(struct ps_defer *d, unsigned int code, const char *fmt, ...)
+{
+	struct ps_peer *p = d->peer;
+	struct ps_hdr h = msg_hdr(PS_MSG_ERROR, d->m.hdr.id, self_id, 0);
+	va_list ap;
+	char *text;
+
+	va_start(ap, fmt);
+	xvasprintf(&text, fmt, ap);
+	va_end(ap);
+	log_warnx("%s: %s: %s", p->info.name, proto_type_name(d->m.hdr.type), text);
+	msg_error(&p->scratch, &h, code, text);
+	free(text);
+	defer_reply(d, &p->scratch);
 }
 
 static void

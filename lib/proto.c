@@ -1,32 +1,75 @@
-/* Names of protocol constants, for logs and errors. */
+/*
+ * The protocol table (after redis' commandTable): one row per message type gives its
+ * name, its argument format and the roles that may send it, and says whether it is a
+ * reply. The peer layer checks a message against its row before any handler runs, so
+ * handlers only ever see well-formed messages from a role allowed to send them.
+ */
+#include <stddef.h>
+
+#include "ps/map.h"
 #include "ps/proto.h"
+
+#define ANY	PS_FROM_ANY
+#define SCHED	PS_FROM_SCHED
+#define SERVER	PS_FROM_SERVER
+#define WORKER	PS_FROM_WORKER
+#define CLIENT	PS_FROM_CLIENT
+
+static const struct ps_proto table[] = {
+	{ PS_MSG_HELLO,		"HELLO",	"uus",		ANY, 0 },
+	{ PS_MSG_HELLO_OK,	"HELLO_OK",	"uu",		ANY, 1 },
+	{ PS_MSG_ERROR,		"ERROR",	"us",		ANY, 1 },
+
+	{ PS_MSG_REGISTER,	"REGISTER",	"usu",		SERVER | WORKER | CLIENT, 0 },
+	{ PS_MSG_REGISTER_OK,	"REGISTER_OK",	"uu" PS_MAP_FMT, SCHED, 1 },
+	{ PS_MSG_MAP,		"MAP",		PS_MAP_FMT,	SCHED, 0 },
+	{ PS_MSG_MAP_ACK,	"MAP_ACK",	"u",		SERVER, 1 },
+	{ PS_MSG_GET_MAP,	"GET_MAP",	"",		SERVER | WORKER | CLIENT, 0 },
+	{ PS_MSG_HEARTBEAT,	"HEARTBEAT",	"m",		SERVER | WORKER | CLIENT, 0 },
+	{ PS_MSG_BARRIER,	"BARRIER",	"s",		WORKER, 0 },
+	{ PS_MSG_BARRIER_OK,	"BARRIER_OK",	"s",		SCHED, 1 },
+	{ PS_MSG_DONE,		"DONE",		"u",		WORKER, 0 },
+	{ PS_MSG_SHUTDOWN,	"SHUTDOWN",	"",		SCHED, 0 },
+
+	{ PS_MSG_PULL,		"PULL",		"b",		WORKER | CLIENT, 0 },
+	{ PS_MSG_PULL_OK,	"PULL_OK",	"b",		SERVER, 1 },
+	{ PS_MSG_PUSH,		"PUSH",		"bb",		WORKER | CLIENT, 0 },
+	{ PS_MSG_PUSH_OK,	"PUSH_OK",	"u",		SERVER, 1 },
+	{ PS_MSG_MOVED,		"MOVED",	"uab",		SERVER, 1 },
+
+	{ PS_MSG_STATUS,	"STATUS",	"",		ANY, 0 },
+	{ PS_MSG_STATUS_OK,	"STATUS_OK",	"m",		SCHED | SERVER, 1 },
+	{ PS_MSG_RESHARD,	"RESHARD",	"uuu",		CLIENT, 0 },
+	{ PS_MSG_REBALANCE,	"REBALANCE",	"",		CLIENT, 0 },
+	{ PS_MSG_DRAIN,		"DRAIN",	"u",		CLIENT, 0 },
+	{ PS_MSG_STOP,		"STOP",		"",		CLIENT, 0 },
+	{ PS_MSG_CTL_OK,	"CTL_OK",	"m",		SCHED, 1 },
+
+	{ PS_MSG_IMPORT,	"IMPORT",	"ub",		SCHED, 0 },
+	{ PS_MSG_IMPORT_OK,	"IMPORT_OK",	"",		SERVER, 1 },
+	{ PS_MSG_MIGRATE,	"MIGRATE",	"usub",		SCHED, 0 },
+	{ PS_MSG_MIGRATE_OK,	"MIGRATE_OK",	"uu",		SERVER, 1 },
+	{ PS_MSG_SLOT_DATA,	"SLOT_DATA",	"ubbbbb",	SERVER, 0 },
+	{ PS_MSG_SLOT_DATA_OK,	"SLOT_DATA_OK",	"u",		SERVER, 1 },
+};
+
+const struct ps_proto *
+proto_lookup(uint32_t type)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof table / sizeof table[0]; i++)
+		if (table[i].type == type)
+			return &table[i];
+	return NULL;
+}
 
 const char *
 proto_type_name(unsigned int type)
 {
-	switch (type) {
-	case PS_MSG_HELLO: return "HELLO";
-	case PS_MSG_HELLO_OK: return "HELLO_OK";
-	case PS_MSG_ERROR: return "ERROR";
-	case PS_MSG_REGISTER: return "REGISTER";
-	case PS_MSG_REGISTER_OK: return "REGISTER_OK";
-	case PS_MSG_MAP: return "MAP";
-	case PS_MSG_MAP_ACK: return "MAP_ACK";
-	case PS_MSG_GET_MAP: return "GET_MAP";
-	case PS_MSG_HEARTBEAT: return "HEARTBEAT";
-	case PS_MSG_BARRIER: return "BARRIER";
-	case PS_MSG_BARRIER_OK: return "BARRIER_OK";
-	case PS_MSG_DONE: return "DONE";
-	case PS_MSG_SHUTDOWN: return "SHUTDOWN";
-	case PS_MSG_PULL: return "PULL";
-	case PS_MSG_PULL_OK: return "PULL_OK";
-	case PS_MSG_PUSH: return "PUSH";
-	case PS_MSG_PUSH_OK: return "PUSH_OK";
-	case PS_MSG_MOVED: return "MOVED";
-	case PS_MSG_STATUS: return "STATUS";
-	case PS_MSG_STATUS_OK: return "STATUS_OK";
-	}
-	return "unknown message";
+	const struct ps_proto *p = proto_lookup(type);
+
+	return p != NULL ? p->name : "unknown message";
 }
 
 const char *

@@ -4,70 +4,30 @@
  * Servers register first; once cluster.servers of them have, the slots are spread
  * over them (map epoch 1) and the map is sent to each; when every server has
  * acknowledged it, the map is in force and the workers and clients that were waiting
- * get their REGISTER_OK. Workers meet at named barriers; a worker that finishes (DONE)
- * or dies leaves the group, so nobody waits for it. When every worker has finished,
- * the servers are told to shut down and the scheduler exits.
+ * get their REGISTER_OK. A server that registers later joins as a spare (no slots).
+ * Workers meet at named barriers; a worker that finishes (DONE) or dies leaves the
+ * group, so nobody waits for it. When every worker has finished, the servers are told
+ * to shut down and the scheduler exits.
+ *
+ * ps-ctl asks for STATUS and for slot moves (lib/reshard.c carries those out).
  */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <event2/event.h>
-
 #include "ps/log.h"
-#include "ps/map.h"
 #include "ps/net.h"
-#include "ps/peer.h"
+#include "ps/reshard.h"
+#include "ps/sched.h"
 #include "ps/scheduler.h"
 #include "ps/xmalloc.h"
-
-enum node_state { NODE_ALIVE, NODE_DONE, NODE_DEAD };
-
-struct node {
-	uint32_t	 id;
-	uint32_t	 role;
-	uint32_t	 rank;
-	char		*host;
-	int		 port;
-	struct ps_peer	*peer;
-	enum node_state	 state;
-	double		 last_seen;
-	int		 status;		/* exit status from DONE */
-	uint64_t	 waiting;		/* request id of a REGISTER or GET_MAP held
-						 * until the map is in force; 0: none */
-	uint32_t	 waiting_type;
-	uint64_t	 barrier_id;		/* request id of a pending BARRIER; 0: none */
-};
-
-struct sched {
-	const struct ps_conf	*conf;
-	struct event_base	*base;
-	struct ps_listener	*listener;
-	struct event		*tick;
-	struct event		*sigterm;
-	struct event		*sigint;
-	struct event		*quit;
-	struct node		**nodes;
-	uint32_t		 nnodes;
-	uint32_t		 next_id;
-	uint32_t		 servers;	/* registered */
-	uint32_t		 workers;
-	struct ps_map		 map;
-	int			 map_live;	/* every server acknowledged map.epoch */
-	uint32_t		 acks;
-	char			*barrier;	/* name of the open barrier, or NULL */
-	int			 ending;
-	int			 failed;
-	struct ps_wbuf		 out;
-};
 
 typedef void (*handler_fn)(struct sched *, struct ps_peer *, struct node *,
     struct ps_msg *);
 
 struct handler {
 	uint32_t	 type;
-	const char	*fmt;
 	int		 registered;	/* 1: only from a registered node */
 	handler_fn	 fn;
 };
@@ -75,8 +35,8 @@ struct handler {
 static void	sched_check_barrier(struct sched *);
 static void	sched_check_end(struct sched *);
 
-static const char *
-node_name(const struct node *n)
+const char *
+sched_node_name(const struct node *n)
 {
 	static char buf[64];
 
@@ -87,21 +47,25 @@ node_name(const struct node *n)
 	return buf;
 }
 
+struct node *
+sched_find(struct sched *s, uint32_t id)
+{
+	uint32_t i;
+
+	for (i = 0; i < s->nnodes; i++)
+		if (s->nodes[i]->id == id)
+			return s->nodes[i];
+	return NULL;
+}
+
 static struct ps_hdr
 sched_hdr(struct sched *s, uint32_t type, uint64_t id)
 {
-	struct ps_hdr h = {
-		.version = PS_PROTOCOL_VERSION,
-		.type = type,
-		.id = id,
-		.sender = 0,
-		.epoch = s->map.epoch,
-	};
-	return h;
+	return msg_hdr(type, id, 0, s->map.epoch);
 }
 
 static void
-sched_send_map(struct sched *s, struct node *n, uint32_t type, uint64_t id)
+sched_put_map(struct sched *s, struct node *n, uint32_t type, uint64_t id)
 {
 	struct ps_hdr h = sched_hdr(s, type, id);
 
@@ -113,6 +77,12 @@ sched_send_map(struct sched *s, struct node *n, uint32_t type, uint64_t id)
 		msg_begin(&s->out, &h, 3);
 	map_pack(&s->out, &s->map);
 	msg_end(&s->out);
+}
+
+static void
+sched_send_map(struct sched *s, struct node *n, uint32_t type, uint64_t id)
+{
+	sched_put_map(s, n, type, id);
 	peer_send(n->peer, &s->out);
 }
 
@@ -135,7 +105,39 @@ sched_map_live(struct sched *s)
 }
 
 static void
+sched_map_acked(struct ps_peer *p, struct ps_msg *m, const char *why, void *arg)
+{
+	struct sched *s = arg;
+
+	if (m == NULL || why != NULL) {
+		log_warnx("%s: map not acknowledged: %s", peer_info(p)->name,
+		    why ? why : "no reply");
+		return;
+	}
+	if (msg_uint(m, 0) != s->map.epoch || s->map_live)
+		return;
+	if (++s->acks == s->map.nservers)
+		sched_map_live(s);
+}
+
+void
 sched_publish_map(struct sched *s)
+{
+	uint32_t i;
+
+	s->acks = 0;
+	for (i = 0; i < s->nnodes; i++) {
+		struct node *n = s->nodes[i];
+		if (n->role != PS_ROLE_SERVER || n->state != NODE_ALIVE)
+			continue;
+		sched_put_map(s, n, PS_MSG_MAP, peer_next_id(n->peer));
+		peer_call(n->peer, &s->out, 30.0, sched_map_acked, s);
+	}
+}
+
+/* The first map: the slots spread over the servers that registered. */
+static void
+sched_first_map(struct sched *s)
 {
 	uint32_t i;
 
@@ -148,12 +150,7 @@ sched_publish_map(struct sched *s)
 	map_spread(&s->map);
 	s->map.epoch = 1;
 	s->map_live = 0;
-	s->acks = 0;
-	for (i = 0; i < s->nnodes; i++) {
-		struct node *n = s->nodes[i];
-		if (n->role == PS_ROLE_SERVER && n->state == NODE_ALIVE)
-			sched_send_map(s, n, PS_MSG_MAP, 0);
-	}
+	sched_publish_map(s);
 }
 
 static void
@@ -161,23 +158,20 @@ sched_register(struct sched *s, struct ps_peer *p, struct node *n, struct ps_msg
 {
 	uint32_t role = msg_uint(m, 0);
 	uint64_t port = msg_uint(m, 2);
+	int spare = 0;
 
 	if (n != NULL) {
 		peer_error(p, m, PS_ERR_STATE, "already registered as node %u", n->id);
 		return;
 	}
-	if (role != PS_ROLE_SERVER && role != PS_ROLE_WORKER && role != PS_ROLE_CLIENT) {
-		peer_error(p, m, PS_ERR_CLIENT, "cannot register role %u", role);
+	if (role != peer_info(p)->role) {
+		peer_error(p, m, PS_ERR_CLIENT, "cannot register as a %s after HELLO as a %s",
+		    proto_role_name(role), proto_role_name(peer_info(p)->role));
 		return;
 	}
 	if (role == PS_ROLE_SERVER && (port == 0 || port > 65535)) {
 		peer_error(p, m, PS_ERR_CLIENT, "a server must give its port (got %llu)",
 		    (unsigned long long)port);
-		return;
-	}
-	if (role == PS_ROLE_SERVER && s->servers == (uint32_t)s->conf->num_servers) {
-		peer_error(p, m, PS_ERR_STATE, "the cluster already has its %d servers",
-		    s->conf->num_servers);
 		return;
 	}
 	if (role == PS_ROLE_WORKER && s->workers == (uint32_t)s->conf->num_workers) {
@@ -189,15 +183,26 @@ sched_register(struct sched *s, struct ps_peer *p, struct node *n, struct ps_msg
 		peer_error(p, m, PS_ERR_STATE, "the job is ending");
 		return;
 	}
+	/* Past the first cluster.servers, a server joins the running job as a spare. */
+	if (role == PS_ROLE_SERVER && s->servers >= (uint32_t)s->conf->num_servers) {
+		if (s->map.epoch == 0) {
+			peer_error(p, m, PS_ERR_STATE, "the cluster already has its %d "
+			    "servers", s->conf->num_servers);
+			return;
+		}
+		spare = 1;
+	}
 
 	n = xcalloc(1, sizeof *n);
 	n->id = ++s->next_id;
 	n->role = role;
 	n->peer = p;
 	n->state = NODE_ALIVE;
-	n->last_seen = net_now();
+	n->since = n->last_seen = net_now();
 	n->host = msg_strdup(m, 1);
 	n->port = (int)port;
+	snprintf(n->addr, sizeof n->addr, "%s", strchr(peer_info(p)->name, '@') ?
+	    strchr(peer_info(p)->name, '@') + 1 : peer_info(p)->name);
 	if (role == PS_ROLE_SERVER)
 		n->rank = s->servers++;
 	else if (role == PS_ROLE_WORKER)
@@ -205,13 +210,19 @@ sched_register(struct sched *s, struct ps_peer *p, struct node *n, struct ps_msg
 	s->nodes = xreallocarray(s->nodes, s->nnodes + 1, sizeof *s->nodes);
 	s->nodes[s->nnodes++] = n;
 	peer_set_data(p, n);
-	log_info("%s registered from %s", node_name(n), peer_info(p)->name);
+	log_info("%s registered from %s%s", sched_node_name(n), peer_info(p)->name,
+	    spare ? " as a spare" : "");
 
-	if (role == PS_ROLE_SERVER) {
+	if (spare) {
+		map_add_server(&s->map, n->id, n->host, n->port);
+		s->map.epoch++;
+		sched_send_map(s, n, PS_MSG_REGISTER_OK, m->hdr.id);
+		sched_publish_map(s);
+	} else if (role == PS_ROLE_SERVER) {
 		/* A server gets its id now and the map when all servers are in. */
 		sched_send_map(s, n, PS_MSG_REGISTER_OK, m->hdr.id);
 		if (s->servers == (uint32_t)s->conf->num_servers)
-			sched_publish_map(s);
+			sched_first_map(s);
 	} else if (s->map_live)
 		sched_send_map(s, n, PS_MSG_REGISTER_OK, m->hdr.id);
 	else {
@@ -220,16 +231,6 @@ sched_register(struct sched *s, struct ps_peer *p, struct node *n, struct ps_msg
 	}
 	if (role == PS_ROLE_WORKER)
 		sched_check_barrier(s);
-}
-
-static void
-sched_map_ack(struct sched *s, struct ps_peer *p, struct node *n, struct ps_msg *m)
-{
-	(void)p;
-	if (n->role != PS_ROLE_SERVER || msg_uint(m, 0) != s->map.epoch || s->map_live)
-		return;
-	if (++s->acks == s->map.nservers)
-		sched_map_live(s);
 }
 
 static void
@@ -244,13 +245,46 @@ sched_get_map(struct sched *s, struct ps_peer *p, struct node *n, struct ps_msg 
 	}
 }
 
+/* A heartbeat carries the node's figures for ps-ctl status; rates are taken
+ * between two heartbeats. */
 static void
 sched_heartbeat(struct sched *s, struct ps_peer *p, struct node *n, struct ps_msg *m)
 {
+	const msgpack_object_map *map = &m->args[0].via.map;
+	uint64_t pushes = n->pushes, pulls = n->pulls;
+	double now = net_now();
+	uint32_t i;
+
 	(void)s;
 	(void)p;
-	(void)n;
-	(void)m;	/* last_seen is updated for every message */
+	for (i = 0; i < map->size; i++) {
+		const msgpack_object *k = &map->ptr[i].key, *v = &map->ptr[i].val;
+		uint64_t x;
+
+		if (k->type != MSGPACK_OBJECT_STR || v->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+			continue;
+		x = v->via.u64;
+#define IS(name) (k->via.str.size == sizeof(name) - 1 && \
+	    memcmp(k->via.str.ptr, name, sizeof(name) - 1) == 0)
+		if (IS("keys"))
+			n->keys = x;
+		else if (IS("memory"))
+			n->memory = x;
+		else if (IS("pushes"))
+			pushes = x;
+		else if (IS("pulls"))
+			pulls = x;
+		else if (IS("examples"))
+			n->examples = x;
+#undef IS
+	}
+	if (n->beat_at > 0 && now > n->beat_at) {
+		n->push_rate = (double)(pushes - n->pushes) / (now - n->beat_at);
+		n->pull_rate = (double)(pulls - n->pulls) / (now - n->beat_at);
+	}
+	n->pushes = pushes;
+	n->pulls = pulls;
+	n->beat_at = now;
 }
 
 /* Release the barrier once every worker has registered and every live one is in it. */
@@ -292,11 +326,6 @@ sched_barrier(struct sched *s, struct ps_peer *p, struct node *n, struct ps_msg 
 {
 	char *name = msg_strdup(m, 0);
 
-	if (n->role != PS_ROLE_WORKER) {
-		peer_error(p, m, PS_ERR_CLIENT, "only workers take part in barriers");
-		free(name);
-		return;
-	}
 	if (n->barrier_id != 0) {
 		peer_error(p, m, PS_ERR_CLIENT, "already waiting at barrier '%s'", s->barrier);
 		free(name);
@@ -313,7 +342,7 @@ sched_barrier(struct sched *s, struct ps_peer *p, struct node *n, struct ps_msg 
 	else
 		free(name);
 	n->barrier_id = m->hdr.id;
-	log_debug("%s at barrier '%s'", node_name(n), s->barrier);
+	log_debug("%s at barrier '%s'", sched_node_name(n), s->barrier);
 	sched_check_barrier(s);
 }
 
@@ -321,27 +350,84 @@ static void
 sched_done(struct sched *s, struct ps_peer *p, struct node *n, struct ps_msg *m)
 {
 	(void)p;
-	if (n->role != PS_ROLE_WORKER || n->state != NODE_ALIVE)
+	if (n->state != NODE_ALIVE)
 		return;
 	n->state = NODE_DONE;
 	n->status = (int)msg_uint(m, 0);
 	if (n->status != 0)
 		s->failed++;
-	log_info("%s finished%s", node_name(n), n->status ? " with an error" : "");
+	log_info("%s finished%s", sched_node_name(n), n->status ? " with an error" : "");
 	sched_check_barrier(s);
 	sched_check_end(s);
+}
+
+/* The state ps-ctl shows for a node. */
+static const char *
+sched_state(struct sched *s, const struct node *n, double now)
+{
+	int i;
+
+	switch (n->state) {
+	case NODE_DONE:
+		return "done";
+	case NODE_DEAD:
+		return "dead";
+	case NODE_ALIVE:
+		break;
+	}
+	if (n->role == PS_ROLE_SERVER) {
+		if (reshard_draining(s, n->id))
+			return "draining";
+		i = map_find_server(&s->map, n->id);
+		if (s->map.epoch > 0 && (i == -1 || map_count_slots(&s->map, i) == 0))
+			return "spare";
+	}
+	/* Two heartbeats missed: not dead yet, but worth a look. */
+	if (n->role != PS_ROLE_CLIENT && n->role != PS_ROLE_SCHEDULER &&
+	    n->waiting == 0 && n->barrier_id == 0 &&
+	    now - n->last_seen > 2.5 * s->conf->heartbeat_interval)
+		return "suspect";
+	return "up";
+}
+
+static void
+sched_put_node(struct sched *s, const struct node *n, double now)
+{
+	int i = n->role == PS_ROLE_SERVER ? map_find_server(&s->map, n->id) : -1;
+	char addr[128];
+
+	if (n->role == PS_ROLE_SERVER || n->role == PS_ROLE_SCHEDULER)
+		snprintf(addr, sizeof addr, "%s:%d", n->host, n->port);
+	else
+		snprintf(addr, sizeof addr, "%s", n->addr);
+	msg_put_map(&s->out, 13);
+	msg_put_str(&s->out, "id");		msg_put_uint(&s->out, n->id);
+	msg_put_str(&s->out, "role");		msg_put_str(&s->out, proto_role_name(n->role));
+	msg_put_str(&s->out, "addr");		msg_put_str(&s->out, addr);
+	msg_put_str(&s->out, "state");		msg_put_str(&s->out, sched_state(s, n, now));
+	msg_put_str(&s->out, "rank");		msg_put_uint(&s->out, n->rank);
+	msg_put_str(&s->out, "uptime");		msg_put_float(&s->out, now - n->since);
+	msg_put_str(&s->out, "heartbeat_age");
+	msg_put_float(&s->out, n->role == PS_ROLE_SCHEDULER ? 0 : now - n->last_seen);
+	msg_put_str(&s->out, "slots");
+	msg_put_uint(&s->out, i >= 0 ? map_count_slots(&s->map, i) : 0);
+	msg_put_str(&s->out, "keys");		msg_put_uint(&s->out, n->keys);
+	msg_put_str(&s->out, "memory");		msg_put_uint(&s->out, n->memory);
+	msg_put_str(&s->out, "pushes_per_s");	msg_put_float(&s->out, n->push_rate);
+	msg_put_str(&s->out, "pulls_per_s");	msg_put_float(&s->out, n->pull_rate);
+	msg_put_str(&s->out, "examples");	msg_put_uint(&s->out, n->examples);
 }
 
 static void
 sched_status(struct sched *s, struct ps_peer *p, struct node *n, struct ps_msg *m)
 {
 	struct ps_hdr h = sched_hdr(s, PS_MSG_STATUS_OK, m->hdr.id);
-	static const char *states[] = { "alive", "done", "dead" };
+	double now = net_now();
 	uint32_t i;
 
 	(void)n;
 	msg_begin(&s->out, &h, 1);
-	msg_put_map(&s->out, 5);
+	msg_put_map(&s->out, 6);
 	msg_put_str(&s->out, "epoch");
 	msg_put_uint(&s->out, s->map.epoch);
 	msg_put_str(&s->out, "servers");
@@ -350,57 +436,113 @@ sched_status(struct sched *s, struct ps_peer *p, struct node *n, struct ps_msg *
 	msg_put_uint(&s->out, (uint64_t)s->conf->num_workers);
 	msg_put_str(&s->out, "barrier");
 	msg_put_str(&s->out, s->barrier ? s->barrier : "");
+	msg_put_str(&s->out, "resharding");
+	msg_put_bool(&s->out, reshard_busy(s));
 	msg_put_str(&s->out, "nodes");
-	msg_put_array(&s->out, s->nnodes);
-	for (i = 0; i < s->nnodes; i++) {
-		struct node *x = s->nodes[i];
-		msg_put_map(&s->out, 5);
-		msg_put_str(&s->out, "id");
-		msg_put_uint(&s->out, x->id);
-		msg_put_str(&s->out, "role");
-		msg_put_str(&s->out, proto_role_name(x->role));
-		msg_put_str(&s->out, "rank");
-		msg_put_uint(&s->out, x->rank);
-		msg_put_str(&s->out, "state");
-		msg_put_str(&s->out, states[x->state]);
-		msg_put_str(&s->out, "address");
-		msg_put_str(&s->out, x->host);
-	}
+	msg_put_array(&s->out, s->nnodes + 1);
+	sched_put_node(s, &s->self, now);
+	for (i = 0; i < s->nnodes; i++)
+		sched_put_node(s, s->nodes[i], now);
 	msg_end(&s->out);
 	peer_send(p, &s->out);
 }
 
+/* ps-ctl shutdown: end the job as if every worker had finished. */
+static void
+sched_stop(struct sched *s, struct ps_peer *p, struct node *n, struct ps_msg *m)
+{
+	struct ps_hdr h = sched_hdr(s, PS_MSG_CTL_OK, m->hdr.id);
+
+	(void)n;
+	msg_begin(&s->out, &h, 1);
+	msg_put_map(&s->out, 1);
+	msg_put_str(&s->out, "epoch");
+	msg_put_uint(&s->out, s->map.epoch);
+	msg_end(&s->out);
+	peer_send(p, &s->out);
+	log_info("%s: shutdown requested", peer_info(p)->name);
+	s->stopping = 1;
+	sched_check_end(s);
+}
+
+static void
+sched_reshard(struct sched *s, struct ps_peer *p, struct node *n, struct ps_msg *m)
+{
+	(void)n;
+	reshard_request(s, p, m);
+}
+
 static const struct handler handlers[] = {
-	{ PS_MSG_REGISTER, "usu", 0, sched_register },
-	{ PS_MSG_MAP_ACK, "u", 1, sched_map_ack },
-	{ PS_MSG_GET_MAP, "", 1, sched_get_map },
-	{ PS_MSG_HEARTBEAT, "", 1, sched_heartbeat },
-	{ PS_MSG_BARRIER, "s", 1, sched_barrier },
-	{ PS_MSG_DONE, "u", 1, sched_done },
-	{ PS_MSG_STATUS, "", 0, sched_status },
-	{ 0, NULL, 0, NULL },
+	{ PS_MSG_REGISTER, 0, sched_register },
+	{ PS_MSG_GET_MAP, 1, sched_get_map },
+	{ PS_MSG_HEARTBEAT, 1, sched_heartbeat },
+	{ PS_MSG_BARRIER, 1, sched_barrier },
+	{ PS_MSG_DONE, 1, sched_done },
+	{ PS_MSG_STATUS, 0, sched_status },
+	{ PS_MSG_STOP, 0, sched_stop },
+	{ PS_MSG_RESHARD, 0, sched_reshard },
+	{ PS_MSG_REBALANCE, 0, sched_reshard },
+	{ PS_MSG_DRAIN, 0, sched_reshard },
+	{ 0, 0, NULL },
 };
+
+static void
+sched_forget(struct sched *s, struct node *n)
+{
+	uint32_t i;
+
+	for (i = 0; i < s->nnodes; i++) {
+		if (s->nodes[i] == n) {
+			memmove(&s->nodes[i], &s->nodes[i + 1],
+			    (s->nnodes - i - 1) * sizeof *s->nodes);
+			s->nnodes--;
+			break;
+		}
+	}
+	free(n->host);
+	free(n);
+}
 
 /* A node is gone: by disconnecting or by silence. */
 static void
 sched_node_lost(struct sched *s, struct node *n, const char *why)
 {
+	int i;
+
 	n->peer = NULL;
-	if (n->state != NODE_ALIVE)
+	if (n->state != NODE_ALIVE) {
+		if (n->role == PS_ROLE_CLIENT)
+			sched_forget(s, n);
 		return;
-	n->state = NODE_DEAD;
+	}
 	n->barrier_id = 0;
 	n->waiting = 0;
 	if (n->role == PS_ROLE_CLIENT) {
-		log_debug("%s %s", node_name(n), why);
+		log_debug("%s %s", sched_node_name(n), why);
+		sched_forget(s, n);
 		return;
 	}
-	if (s->ending && n->role == PS_ROLE_SERVER) {
-		log_debug("%s %s", node_name(n), why);
+	if (n->role == PS_ROLE_SERVER && s->ending) {
+		log_debug("%s %s", sched_node_name(n), why);
+		n->state = NODE_DEAD;
 		sched_check_end(s);
 		return;
 	}
-	log_warnx("%s %s", node_name(n), why);
+	i = n->role == PS_ROLE_SERVER ? map_find_server(&s->map, n->id) : -1;
+	if (n->role == PS_ROLE_SERVER && s->map.epoch > 0 && !reshard_involves(s, n->id) &&
+	    (i == -1 || map_count_slots(&s->map, i) == 0)) {
+		/* A spare or drained server held nothing: nothing is lost. */
+		log_info("%s left (it held no slots)", sched_node_name(n));
+		if (i >= 0) {
+			map_remove_server(&s->map, i);
+			s->map.epoch++;
+			sched_publish_map(s);
+		}
+		sched_forget(s, n);
+		return;
+	}
+	n->state = NODE_DEAD;
+	log_warnx("%s %s", sched_node_name(n), why);
 	if (n->role == PS_ROLE_WORKER) {
 		s->failed++;
 		sched_check_barrier(s);
@@ -416,7 +558,6 @@ sched_peer_cb(struct ps_peer *p, struct ps_msg *m, void *arg)
 	struct sched *s = arg;
 	struct node *n = peer_data(p);
 	const struct handler *h;
-	char *cause;
 
 	if (m == NULL) {
 		if (n != NULL)
@@ -428,11 +569,6 @@ sched_peer_cb(struct ps_peer *p, struct ps_msg *m, void *arg)
 	for (h = handlers; h->fn != NULL; h++) {
 		if (h->type != m->hdr.type)
 			continue;
-		if (msg_check(m, h->fmt, &cause) != 0) {
-			peer_error(p, m, PS_ERR_CLIENT, "%s", cause);
-			free(cause);
-			return;
-		}
 		if (h->registered && n == NULL) {
 			peer_error(p, m, PS_ERR_CLIENT, "%s before REGISTER",
 			    proto_type_name(m->hdr.type));
@@ -441,7 +577,7 @@ sched_peer_cb(struct ps_peer *p, struct ps_msg *m, void *arg)
 		h->fn(s, p, n, m);
 		return;
 	}
-	peer_error(p, m, PS_ERR_CLIENT, "unexpected message type %u (%s)", m->hdr.type,
+	peer_error(p, m, PS_ERR_CLIENT, "the scheduler does not take %s",
 	    proto_type_name(m->hdr.type));
 }
 
@@ -452,16 +588,16 @@ sched_quit(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	event_base_loopexit(s->base, NULL);
+	proc_exit(&s->proc);
 }
 
-/* When every worker is done or dead, stop the servers, then exit once they are gone. */
+/* When every worker is done or dead (or ps-ctl said so), stop the servers, then
+ * exit once they are gone. */
 static void
 sched_check_end(struct sched *s)
 {
 	uint32_t i, finished = 0, servers_alive = 0;
 	struct ps_hdr h;
-	struct timeval tv = { 5, 0 };
 
 	for (i = 0; i < s->nnodes; i++) {
 		struct node *n = s->nodes[i];
@@ -471,11 +607,14 @@ sched_check_end(struct sched *s)
 			servers_alive++;
 	}
 	if (!s->ending) {
-		if (finished < (uint32_t)s->conf->num_workers)
+		if (finished < (uint32_t)s->conf->num_workers && !s->stopping)
 			return;
 		s->ending = 1;
-		log_info("all %u workers finished (%d failed); stopping the servers",
-		    finished, s->failed);
+		if (s->stopping)
+			log_info("stopping the servers (shutdown requested)");
+		else
+			log_info("all %u workers finished (%d failed); stopping the servers",
+			    finished, s->failed);
 		for (i = 0; i < s->nnodes; i++) {
 			struct node *n = s->nodes[i];
 			if (n->role != PS_ROLE_SERVER || n->state != NODE_ALIVE)
@@ -485,10 +624,10 @@ sched_check_end(struct sched *s)
 			peer_send(n->peer, &s->out);
 		}
 		/* Do not wait forever for a server that ignores SHUTDOWN. */
-		event_add(s->quit, &tv);
+		proc_timer_start(s->quit, 5.0);
 	}
 	if (servers_alive == 0)
-		event_base_loopexit(s->base, NULL);
+		proc_exit(&s->proc);
 }
 
 static void
@@ -515,6 +654,7 @@ sched_tick(evutil_socket_t fd, short what, void *arg)
 		    now - n->last_seen);
 		peer_close(n->peer);
 		sched_node_lost(s, n, why);
+		i = (uint32_t)-1;	/* the list may have changed */
 	}
 }
 
@@ -523,25 +663,27 @@ sched_accept(int fd, void *arg)
 {
 	struct sched *s = arg;
 
-	peer_accept(s->base, fd, s->conf->max_frame, PS_ROLE_SCHEDULER, 0, sched_peer_cb, s);
+	peer_accept(s->proc.base, fd, s->conf->max_frame, sched_peer_cb, s);
 }
 
 static void
-sched_signal(evutil_socket_t sig, short what, void *arg)
+sched_signal(int sig, void *arg)
 {
 	struct sched *s = arg;
 
-	(void)what;
+	if (sig == SIGHUP) {
+		log_info("SIGHUP: ignored (a daemon outlives its terminal)");
+		return;
+	}
 	log_info("%s: exiting", strsignal(sig));
 	s->failed++;
-	event_base_loopexit(s->base, NULL);
+	proc_exit(&s->proc);
 }
 
 int
 scheduler_run(const struct ps_conf *conf)
 {
 	struct sched s;
-	struct timeval tv;
 	char *cause;
 	int port = 0, status;
 	uint32_t i;
@@ -550,51 +692,49 @@ scheduler_run(const struct ps_conf *conf)
 	s.conf = conf;
 	map_init(&s.map);
 	wbuf_init(&s.out);
-	signal(SIGPIPE, SIG_IGN);
-	if ((s.base = event_base_new()) == NULL)
-		fatalx("event_base_new failed");
-	s.listener = peer_listen(s.base, conf->scheduler_host, conf->scheduler_port,
+	proc_init(&s.proc, sched_signal, &s);
+	peer_set_self(PS_ROLE_SCHEDULER, 0, "ps-scheduler");
+	s.listener = peer_listen(s.proc.base, conf->scheduler_host, conf->scheduler_port,
 	    sched_accept, &s, &port, &cause);
 	if (s.listener == NULL) {
 		log_error("%s", cause);
 		free(cause);
-		event_base_free(s.base);
+		proc_free(&s.proc);
+		wbuf_free(&s.out);
 		return 1;
 	}
+	s.self.role = PS_ROLE_SCHEDULER;
+	s.self.state = NODE_ALIVE;
+	s.self.host = xstrdup(conf->scheduler_host);
+	s.self.port = port;
+	s.self.since = s.self.last_seen = net_now();
 	log_info("listening on %s:%d for %d servers and %d workers", conf->scheduler_host,
 	    port, conf->num_servers, conf->num_workers);
 	/* The address is a result: scripts read it to find a scheduler on port 0. */
 	printf("ready %s:%d\n", conf->scheduler_host, port);
 	fflush(stdout);
 
-	s.tick = event_new(s.base, -1, EV_PERSIST, sched_tick, &s);
-	tv.tv_sec = (time_t)conf->heartbeat_interval;
-	tv.tv_usec = (suseconds_t)((conf->heartbeat_interval - tv.tv_sec) * 1e6);
-	event_add(s.tick, &tv);
-	s.quit = evtimer_new(s.base, sched_quit, &s);
-	s.sigterm = evsignal_new(s.base, SIGTERM, sched_signal, &s);
-	s.sigint = evsignal_new(s.base, SIGINT, sched_signal, &s);
-	event_add(s.sigterm, NULL);
-	event_add(s.sigint, NULL);
+	s.tick = proc_timer(&s.proc, conf->heartbeat_interval, 1, sched_tick, &s);
+	s.quit = proc_timer(&s.proc, 0, 0, sched_quit, &s);
 
-	event_base_dispatch(s.base);
+	proc_loop(&s.proc);
 
 	status = s.failed > 0 ? 1 : 0;
 	if (s.ending)
 		log_info("job over: %s", status ? "some workers failed" : "every worker succeeded");
+	reshard_free(&s);
 	peer_close_all();
 	for (i = 0; i < s.nnodes; i++) {
 		free(s.nodes[i]->host);
 		free(s.nodes[i]);
 	}
 	free(s.nodes);
+	free(s.self.host);
 	free(s.barrier);
 	event_free(s.tick);
 	event_free(s.quit);
-	event_free(s.sigterm);
-	event_free(s.sigint);
 	peer_listen_free(s.listener);
-	event_base_free(s.base);
+	proc_free(&s.proc);
 	map_free(&s.map);
 	wbuf_free(&s.out);
 	return status;

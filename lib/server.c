@@ -1,7 +1,12 @@
 /*
- * ps-server. One event loop, one table per owned hash slot. A request is checked
+ * ps-server. One event loop; the parameters live in a slot store. A request is checked
  * whole before anything is applied (sizes, key order, slot ownership, finite
  * gradients), so a bad or misrouted request changes nothing: it gets ERROR or MOVED.
+ *
+ * Slots move between servers while workers push to them (see lib/migrate.c for the
+ * sending side). The receiving side is here: IMPORT marks slots as arriving; a request
+ * that touches an arriving slot waits (its connection held, so replies keep their
+ * order) until the slot's last SLOT_DATA frame is in, then runs.
  */
 #include <sys/types.h>
 
@@ -11,56 +16,34 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <event2/event.h>
-
-#include "ps/conn.h"
 #include "ps/log.h"
-#include "ps/map.h"
+#include "ps/migrate.h"
 #include "ps/net.h"
 #include "ps/optim.h"
-#include "ps/peer.h"
 #include "ps/server.h"
-#include "ps/table.h"
 #include "ps/xmalloc.h"
-
-struct server {
-	const struct ps_conf	*conf;
-	struct event_base	*base;
-	struct ps_listener	*listener;
-	struct ps_peer		*sched;
-	struct event		*beat;
-	struct event		*sigterm;
-	struct event		*sigint;
-	uint32_t		 id;
-	int			 port;
-	struct ps_map		 map;
-	uint8_t			 owned[PS_NSLOTS];
-	struct ps_table		*slots;		/* PS_NSLOTS tables, held inline: a lookup
-						 * reads one header, not a pointer then a header */
-	uint32_t		 dim;
-	uint32_t		 width;
-	struct ps_wbuf		 out;
-	/* scratch, reused by every request */
-	uint16_t		*slot_of;
-	float			*fbuf;
-	size_t			 slot_cap;
-	size_t			 fbuf_cap;
-	/* counters for STATUS */
-	uint64_t		 pulls, pushes, keys_pulled, keys_pushed;
-};
 
 /* A batch's keys are random, so each lookup would be a cache miss, twice: the
  * slot's table header, then the entry. Fetch headers 2*AHEAD keys ahead and entries
  * AHEAD keys ahead, when their header is already in cache. */
 #define PREFETCH_AHEAD	16
+/* How long a request may wait for an arriving slot. */
+#define PARK_SECS	30.0
+/* How long the scheduler has to come up when the server starts. */
+#define REGISTER_SECS	10.0
 
-typedef void (*handler_fn)(struct server *, struct ps_peer *, struct ps_msg *);
+/* What a data request needs of its keys' slots. */
+enum keys_verdict { KEYS_BAD = -1, KEYS_READY, KEYS_WAIT, KEYS_MOVED };
+
+typedef void (*handler_fn)(struct server *, struct ps_peer *, struct ps_msg *,
+    struct ps_defer *);
 
 struct handler {
 	uint32_t	 type;
-	const char	*fmt;
 	handler_fn	 fn;
 };
+
+static void	server_connect_scheduler(struct server *);
 
 static void
 server_grow(struct server *s, size_t nkeys)
@@ -77,93 +60,234 @@ server_grow(struct server *s, size_t nkeys)
 	}
 }
 
+/* Send the reply in s->out: now, or as the answer to a request that waited. */
+static void
+server_reply(struct server *s, struct ps_peer *p, struct ps_defer *d)
+{
+	if (d != NULL)
+		defer_reply(d, &s->out);
+	else
+		peer_send(p, &s->out);
+}
+
+static void
+server_error(struct ps_peer *p, struct ps_msg *m, struct ps_defer *d, const char *text)
+{
+	if (d != NULL)
+		defer_error(d, PS_ERR_CLIENT, "%s", text);
+	else
+		peer_error(p, m, PS_ERR_CLIENT, "%s", text);
+}
+
 /*
- * Check a key array: a whole number of keys, strictly ascending, every slot owned.
- * Fills s->slot_of. Returns the key count, -1 after an ERROR reply, -2 if a slot
- * is not ours (the caller answers MOVED).
+ * Check a key array: a whole number of keys, strictly ascending, every slot owned
+ * here. Fills s->slot_of. KEYS_WAIT if a slot is arriving, KEYS_MOVED if one is not
+ * here, KEYS_BAD with *why set.
  */
-static ssize_t
-server_check_keys(struct server *s, struct ps_peer *p, struct ps_msg *m,
-    const char *keys, size_t len)
+static enum keys_verdict
+server_check_keys(struct server *s, const char *keys, size_t len, char **why)
 {
 	size_t n = len / 8, i;
 	uint64_t prev = 0, k;
+	enum keys_verdict v = KEYS_READY;
 
 	if (len % 8 != 0) {
-		peer_error(p, m, PS_ERR_CLIENT, "keys: %zu bytes is not a whole number "
-		    "of 8-byte keys", len);
-		return -1;
+		xasprintf(why, "keys: %zu bytes is not a whole number of 8-byte keys", len);
+		return KEYS_BAD;
 	}
 	server_grow(s, n);
 	for (i = 0; i < n; i++) {
 		k = load_u64(keys + 8 * i);
 		if (i > 0 && k <= prev) {
-			peer_error(p, m, PS_ERR_CLIENT, "keys: key %zu (%llu) is not above "
-			    "the one before: keys must be sorted and unique", i,
-			    (unsigned long long)k);
-			return -1;
+			xasprintf(why, "keys: key %zu (%llu) is not above the one before: "
+			    "keys must be sorted and unique", i, (unsigned long long)k);
+			return KEYS_BAD;
 		}
 		prev = k;
 		s->slot_of[i] = map_slot(k);
-		if (!s->owned[s->slot_of[i]])
-			return -2;
+		switch (s->store.state[s->slot_of[i]]) {
+		case SLOT_OWNED:
+			break;
+		case SLOT_IMPORTING:
+			if (v == KEYS_READY)
+				v = KEYS_WAIT;
+			break;
+		default:
+			v = KEYS_MOVED;
+			break;
+		}
 	}
-	return (ssize_t)n;
+	return v;
 }
 
+/* Where a slot that is not served here is now, as a server index in the map or in
+ * the migration's destination; -1 if unknown. */
+static int
+server_owner_of(struct server *s, uint32_t slot, uint32_t *id, const char **host,
+    int *port)
+{
+	const struct ps_map *m = &s->map;
+	uint32_t i;
+
+	/* A slot handed over after this map was made: the hand-over knows better. */
+	if (s->moved_to[slot] != 0 && s->store.epoch[slot] >= m->epoch) {
+		for (i = 0; i < s->ndests; i++) {
+			if (s->dests[i].id == s->moved_to[slot]) {
+				*id = s->dests[i].id;
+				*host = s->dests[i].host;
+				*port = s->dests[i].port;
+				return 0;
+			}
+		}
+	}
+	if (m->nservers == 0 || m->servers[m->owner[slot]].id == s->id)
+		return -1;
+	*id = m->servers[m->owner[slot]].id;
+	*host = m->servers[m->owner[slot]].host;
+	*port = m->servers[m->owner[slot]].port;
+	return 0;
+}
+
+/* MOVED: for each slot of the request not served here, where it is now. */
 static void
-server_moved(struct server *s, struct ps_peer *p, struct ps_msg *m)
+server_moved(struct server *s, struct ps_msg *m, size_t n)
 {
 	struct ps_hdr h = msg_reply_hdr(m, PS_MSG_MOVED, s->id, s->map.epoch);
+	struct ps_map owners;
+	uint16_t *pairs;
+	uint8_t *seen;
+	size_t i, np = 0;
+	unsigned char *b;
 
-	msg_begin(&s->out, &h, 1);
+	map_init(&owners);
+	seen = xcalloc(PS_NSLOTS, 1);
+	pairs = xreallocarray(NULL, 2 * (n < PS_NSLOTS ? n : PS_NSLOTS), sizeof *pairs);
+	for (i = 0; i < n; i++) {
+		uint32_t slot = s->slot_of[i], id, j;
+		const char *host;
+		int port;
+
+		if (s->store.state[slot] == SLOT_OWNED || seen[slot])
+			continue;
+		seen[slot] = 1;
+		pairs[2 * np] = (uint16_t)slot;
+		pairs[2 * np + 1] = 0xffff;
+		if (server_owner_of(s, slot, &id, &host, &port) == 0) {
+			for (j = 0; j < owners.nservers && owners.servers[j].id != id; j++)
+				;
+			if (j == owners.nservers)
+				map_add_server(&owners, id, host, port);
+			pairs[2 * np + 1] = (uint16_t)j;
+		}
+		np++;
+	}
+	msg_begin(&s->out, &h, 3);
 	msg_put_uint(&s->out, s->map.epoch);
+	msg_put_array(&s->out, owners.nservers);
+	for (i = 0; i < owners.nservers; i++) {
+		msg_put_array(&s->out, 3);
+		msg_put_uint(&s->out, owners.servers[i].id);
+		msg_put_str(&s->out, owners.servers[i].host);
+		msg_put_uint(&s->out, (uint64_t)owners.servers[i].port);
+	}
+	b = msg_put_bin_space(&s->out, 4 * np);
+	for (i = 0; i < 2 * np; i++) {
+		b[2 * i] = pairs[i] & 0xff;
+		b[2 * i + 1] = pairs[i] >> 8;
+	}
 	msg_end(&s->out);
-	peer_send(p, &s->out);
+	free(pairs);
+	free(seen);
+	map_free(&owners);
+}
+
+/* A request that touches an arriving slot waits for it, its connection held. */
+static void
+server_park(struct server *s, struct ps_peer *p, struct ps_msg *m, struct ps_defer *d)
+{
+	struct parked *k = xcalloc(1, sizeof *k);
+
+	k->d = d != NULL ? d : peer_defer(p, m, 1);
+	k->since = d != NULL ? s->retry_since : net_now();
+	k->next = s->parked;
+	s->parked = k;
 }
 
 static inline void
 server_prefetch(const struct server *s, const char *keys, size_t i, size_t n)
 {
 	if (i + PREFETCH_AHEAD < n)
-		__builtin_prefetch(&s->slots[s->slot_of[i + PREFETCH_AHEAD]]);
+		__builtin_prefetch(&s->store.tables[s->slot_of[i + PREFETCH_AHEAD]]);
 	if (i < n)
-		table_prefetch(&s->slots[s->slot_of[i]], load_u64(keys + 8 * i));
+		table_prefetch(&s->store.tables[s->slot_of[i]], load_u64(keys + 8 * i));
 }
 
 static void
-server_pull(struct server *s, struct ps_peer *p, struct ps_msg *m)
+server_prefetch_start(const struct server *s, const char *keys, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < 2 * PREFETCH_AHEAD && i < n; i++)
+		__builtin_prefetch(&s->store.tables[s->slot_of[i]]);
+	for (i = 0; i < PREFETCH_AHEAD; i++)
+		server_prefetch(s, keys, i, n);
+}
+
+/* Check a PULL or PUSH's keys; 0 if the request may run now, else it was answered
+ * (ERROR or MOVED) or parked. */
+static int
+server_admit(struct server *s, struct ps_peer *p, struct ps_msg *m, struct ps_defer *d,
+    const char *keys, size_t len)
+{
+	char *why;
+
+	switch (server_check_keys(s, keys, len, &why)) {
+	case KEYS_READY:
+		return 0;
+	case KEYS_BAD:
+		server_error(p, m, d, why);
+		free(why);
+		return -1;
+	case KEYS_WAIT:
+		server_park(s, p, m, d);
+		return -1;
+	case KEYS_MOVED:
+		server_moved(s, m, len / 8);
+		server_reply(s, p, d);
+		return -1;
+	}
+	return -1;
+}
+
+static void
+server_pull(struct server *s, struct ps_peer *p, struct ps_msg *m, struct ps_defer *d)
 {
 	const char *keys;
-	size_t len, i;
-	ssize_t n;
+	size_t len, i, n;
 	struct ps_hdr h;
 	float *w;
+	char *why;
 
 	keys = msg_bin(m, 0, &len);
 	/* The reply must fit a frame too: dim floats per 8-byte key can be larger. */
 	if (len / 8 * s->dim * sizeof(float) + 256 > (size_t)s->conf->max_frame) {
-		peer_error(p, m, PS_ERR_CLIENT, "PULL of %zu keys of dim %u needs a reply "
-		    "over net.max_frame (%lld bytes): split it", len / 8, s->dim,
+		xasprintf(&why, "PULL of %zu keys of dim %u needs a reply over "
+		    "net.max_frame (%lld bytes): split it", len / 8, s->dim,
 		    (long long)s->conf->max_frame);
+		server_error(p, m, d, why);
+		free(why);
 		return;
 	}
-	if ((n = server_check_keys(s, p, m, keys, len)) == -1)
+	if (server_admit(s, p, m, d, keys, len) != 0)
 		return;
-	if (n == -2) {
-		server_moved(s, p, m);
-		return;
-	}
+	n = len / 8;
 	w = s->fbuf;
-	for (i = 0; i < 2 * PREFETCH_AHEAD && i < (size_t)n; i++)
-		__builtin_prefetch(&s->slots[s->slot_of[i]]);
-	for (i = 0; i < PREFETCH_AHEAD; i++)
-		server_prefetch(s, keys, i, n);
-	for (i = 0; i < (size_t)n; i++, w += s->dim) {
+	server_prefetch_start(s, keys, n);
+	for (i = 0; i < n; i++, w += s->dim) {
 		const float *state;
 
 		server_prefetch(s, keys, i + PREFETCH_AHEAD, n);
-		state = table_find(&s->slots[s->slot_of[i]], load_u64(keys + 8 * i));
+		state = table_find(&s->store.tables[s->slot_of[i]], load_u64(keys + 8 * i));
 
 		/* An unknown key reads as zero and is not created: pulls are read-only. */
 		if (state != NULL)
@@ -173,122 +297,180 @@ server_pull(struct server *s, struct ps_peer *p, struct ps_msg *m)
 	}
 	h = msg_reply_hdr(m, PS_MSG_PULL_OK, s->id, s->map.epoch);
 	msg_begin(&s->out, &h, 1);
-	msg_put_bin(&s->out, s->fbuf, (size_t)n * s->dim * sizeof(float));
+	msg_put_bin(&s->out, s->fbuf, n * s->dim * sizeof(float));
 	msg_end(&s->out);
-	peer_send(p, &s->out);
+	server_reply(s, p, d);
 	s->pulls++;
 	s->keys_pulled += n;
 }
 
 static void
-server_push(struct server *s, struct ps_peer *p, struct ps_msg *m)
+server_push(struct server *s, struct ps_peer *p, struct ps_msg *m, struct ps_defer *d)
 {
 	const char *keys, *grads;
-	size_t len, glen, i, nf;
-	ssize_t n;
+	size_t len, glen, i, n, nf;
 	struct ps_hdr h;
+	char *why;
 
 	keys = msg_bin(m, 0, &len);
 	grads = msg_bin(m, 1, &glen);
-	if ((n = server_check_keys(s, p, m, keys, len)) == -1)
+	if (server_admit(s, p, m, d, keys, len) != 0)
 		return;
-	if (n == -2) {
-		server_moved(s, p, m);
-		return;
-	}
-	nf = (size_t)n * s->dim;
+	n = len / 8;
+	nf = n * s->dim;
 	if (glen != nf * sizeof(float)) {
-		peer_error(p, m, PS_ERR_CLIENT, "gradients: %zu bytes for %zd keys of "
-		    "dim %u, want %zu", glen, n, s->dim, nf * sizeof(float));
+		xasprintf(&why, "gradients: %zu bytes for %zu keys of dim %u, want %zu",
+		    glen, n, s->dim, nf * sizeof(float));
+		server_error(p, m, d, why);
+		free(why);
 		return;
 	}
 	/* The bin may be unaligned: copy once, then check before applying anything. */
 	memcpy(s->fbuf, grads, glen);
 	for (i = 0; i < nf; i++) {
 		if (!isfinite(s->fbuf[i])) {
-			peer_error(p, m, PS_ERR_CLIENT, "gradients: value %zu of key %zu is "
-			    "not finite", i % s->dim, i / s->dim);
+			xasprintf(&why, "gradients: value %zu of key %zu is not finite",
+			    i % s->dim, i / s->dim);
+			server_error(p, m, d, why);
+			free(why);
 			return;
 		}
 	}
-	for (i = 0; i < 2 * PREFETCH_AHEAD && i < (size_t)n; i++)
-		__builtin_prefetch(&s->slots[s->slot_of[i]]);
-	for (i = 0; i < PREFETCH_AHEAD; i++)
-		server_prefetch(s, keys, i, n);
-	for (i = 0; i < (size_t)n; i++) {
+	server_prefetch_start(s, keys, n);
+	for (i = 0; i < n; i++) {
 		float *state;
 
 		server_prefetch(s, keys, i + PREFETCH_AHEAD, n);
-		state = table_insert(&s->slots[s->slot_of[i]], load_u64(keys + 8 * i), NULL);
+		state = table_insert(&s->store.tables[s->slot_of[i]],
+		    load_u64(keys + 8 * i), NULL);
 		optim_push(&s->conf->optim, state, s->fbuf + i * s->dim);
 	}
 	h = msg_reply_hdr(m, PS_MSG_PUSH_OK, s->id, s->map.epoch);
 	msg_begin(&s->out, &h, 1);
 	msg_put_uint(&s->out, (uint64_t)n);
 	msg_end(&s->out);
-	peer_send(p, &s->out);
+	server_reply(s, p, d);
 	s->pushes++;
 	s->keys_pushed += n;
 }
 
+/* Run the parked requests again: the slots they waited for may be here now. */
 static void
-server_stats(struct server *s, uint64_t *keys, uint64_t *bytes, uint32_t *slots)
+server_unpark(struct server *s, int expire)
 {
-	uint32_t i;
+	struct parked *k, *list = s->parked;
+	double now = net_now();
 
-	*keys = *bytes = 0;
-	*slots = 0;
-	for (i = 0; i < PS_NSLOTS; i++) {
-		*slots += s->owned[i];
-		*keys += s->slots[i].count;
-		*bytes += table_bytes(&s->slots[i]);
+	s->parked = NULL;
+	while ((k = list) != NULL) {
+		struct ps_peer *p = defer_peer(k->d);
+		struct ps_msg *m = defer_msg(k->d);
+
+		list = k->next;
+		s->retry_since = k->since;
+		if (p == NULL)
+			defer_reply(k->d, NULL);
+		else if (expire && now - k->since > PARK_SECS)
+			defer_error(k->d, PS_ERR_TIMEOUT, "slot still arriving after %.0f s",
+			    PARK_SECS);
+		else if (expire)
+			server_park(s, p, m, k->d);
+		else if (m->hdr.type == PS_MSG_PULL)
+			server_pull(s, p, m, k->d);
+		else
+			server_push(s, p, m, k->d);
+		free(k);
 	}
 }
 
 static void
-server_status(struct server *s, struct ps_peer *p, struct ps_msg *m)
+server_status(struct server *s, struct ps_peer *p, struct ps_msg *m, struct ps_defer *d)
 {
 	struct ps_hdr h = msg_reply_hdr(m, PS_MSG_STATUS_OK, s->id, s->map.epoch);
-	uint64_t keys, bytes;
-	uint32_t slots;
 
-	server_stats(s, &keys, &bytes, &slots);
 	msg_begin(&s->out, &h, 1);
-	msg_put_map(&s->out, 9);
+	msg_put_map(&s->out, 14);
 	msg_put_str(&s->out, "id");		msg_put_uint(&s->out, s->id);
 	msg_put_str(&s->out, "epoch");		msg_put_uint(&s->out, s->map.epoch);
-	msg_put_str(&s->out, "slots");		msg_put_uint(&s->out, slots);
-	msg_put_str(&s->out, "keys");		msg_put_uint(&s->out, keys);
-	msg_put_str(&s->out, "bytes");		msg_put_uint(&s->out, bytes);
+	msg_put_str(&s->out, "slots");
+	msg_put_uint(&s->out, store_count(&s->store, SLOT_OWNED));
+	msg_put_str(&s->out, "importing");
+	msg_put_uint(&s->out, store_count(&s->store, SLOT_IMPORTING));
+	msg_put_str(&s->out, "migrating");
+	msg_put_uint(&s->out, store_count(&s->store, SLOT_MIGRATING));
+	msg_put_str(&s->out, "keys");
+	msg_put_uint(&s->out, store_keys(&s->store, SLOT_OWNED));
+	msg_put_str(&s->out, "memory");	msg_put_uint(&s->out, store_bytes(&s->store));
 	msg_put_str(&s->out, "pulls");		msg_put_uint(&s->out, s->pulls);
 	msg_put_str(&s->out, "pushes");		msg_put_uint(&s->out, s->pushes);
 	msg_put_str(&s->out, "keys_pulled");	msg_put_uint(&s->out, s->keys_pulled);
 	msg_put_str(&s->out, "keys_pushed");	msg_put_uint(&s->out, s->keys_pushed);
+	msg_put_str(&s->out, "keys_in");	msg_put_uint(&s->out, s->keys_in);
+	msg_put_str(&s->out, "keys_out");	msg_put_uint(&s->out, s->keys_out);
+	msg_put_str(&s->out, "uptime");	msg_put_float(&s->out, net_now() - s->started);
 	msg_end(&s->out);
-	peer_send(p, &s->out);
+	server_reply(s, p, d);
 }
 
-static void
-server_map(struct server *s, struct ps_peer *p, struct ps_msg *m)
+/*
+ * A new map. It may not be older than the one in force. Slots the map gives this
+ * server start being served; slots it gives away are let go only if empty: the
+ * entries of a slot leave a server only through a migration, never by a map.
+ */
+static int
+server_apply_map(struct server *s, const struct ps_msg *m, uint32_t first, char **cause)
 {
-	struct ps_hdr h;
-	char *cause;
-	uint32_t i, me = UINT32_MAX, slots;
+	struct ps_map map;
+	uint32_t i, me = UINT32_MAX, kept = 0;
 
-	if (map_unpack(&s->map, m, 0, &cause) != 0) {
-		log_warnx("scheduler sent a bad map: %s", cause);
-		free(cause);
-		return;
+	map_init(&map);
+	if (map_unpack(&map, m, first, cause) != 0)
+		return -1;
+	if (map.epoch < s->map.epoch) {
+		xasprintf(cause, "map epoch %llu is older than this server's %llu",
+		    (unsigned long long)map.epoch, (unsigned long long)s->map.epoch);
+		map_free(&map);
+		return -1;
 	}
+	map_free(&s->map);
+	s->map = map;
 	for (i = 0; i < s->map.nservers; i++)
 		if (s->map.servers[i].id == s->id)
 			me = i;
-	for (i = 0, slots = 0; i < PS_NSLOTS; i++) {
-		s->owned[i] = s->map.owner[i] == me;
-		slots += s->owned[i];
+	for (i = 0; i < PS_NSLOTS; i++) {
+		int mine = s->map.nservers > 0 && s->map.owner[i] == me;
+
+		if (mine && s->store.state[i] == SLOT_ABSENT)
+			store_set(&s->store, i, SLOT_OWNED, s->map.epoch);
+		else if (!mine && s->store.state[i] == SLOT_OWNED) {
+			if (s->store.tables[i].count == 0)
+				store_set(&s->store, i, SLOT_ABSENT, s->map.epoch);
+			else
+				kept++;
+		}
 	}
-	log_info("map epoch %llu: serving %u of %d slots",
-	    (unsigned long long)s->map.epoch, slots, PS_NSLOTS);
+	if (kept > 0)
+		log_warnx("map epoch %llu gives away %u slots that hold keys here: "
+		    "still serving them", (unsigned long long)s->map.epoch, kept);
+	if (s->map.epoch > 0)
+		log_info("map epoch %llu: serving %u of %d slots",
+		    (unsigned long long)s->map.epoch, store_count(&s->store, SLOT_OWNED),
+		    PS_NSLOTS);
+	return 0;
+}
+
+static void
+server_map(struct server *s, struct ps_peer *p, struct ps_msg *m, struct ps_defer *d)
+{
+	struct ps_hdr h;
+	char *cause;
+
+	(void)d;
+	if (server_apply_map(s, m, 0, &cause) != 0) {
+		peer_error(p, m, PS_ERR_STATE, "%s", cause);
+		free(cause);
+		return;
+	}
 	h = msg_reply_hdr(m, PS_MSG_MAP_ACK, s->id, s->map.epoch);
 	msg_begin(&s->out, &h, 1);
 	msg_put_uint(&s->out, s->map.epoch);
@@ -296,73 +478,163 @@ server_map(struct server *s, struct ps_peer *p, struct ps_msg *m)
 	peer_send(p, &s->out);
 }
 
-static void
-server_shutdown(struct server *s, struct ps_peer *p, struct ps_msg *m)
+/* Read a uint16 slot list; -1 with cause if a slot is out of range. */
+static int
+server_slot_list(const struct ps_msg *m, uint32_t arg, uint16_t **slots, size_t *n,
+    char **cause)
 {
-	uint64_t keys, bytes;
-	uint32_t slots;
+	const unsigned char *b;
+	size_t len, i;
+
+	b = (const unsigned char *)msg_bin(m, arg, &len);
+	if (len % 2 != 0 || len == 0) {
+		xasprintf(cause, "slot list of %zu bytes", len);
+		return -1;
+	}
+	*n = len / 2;
+	*slots = xreallocarray(NULL, *n, sizeof **slots);
+	for (i = 0; i < *n; i++) {
+		(*slots)[i] = (uint16_t)(b[2 * i] | b[2 * i + 1] << 8);
+		if ((*slots)[i] >= PS_NSLOTS) {
+			xasprintf(cause, "slot %u is out of range", (*slots)[i]);
+			free(*slots);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void
+server_import(struct server *s, struct ps_peer *p, struct ps_msg *m, struct ps_defer *d)
+{
+	struct ps_hdr h = msg_reply_hdr(m, PS_MSG_IMPORT_OK, s->id, s->map.epoch);
+	uint16_t *slots;
+	size_t n, i;
+	char *cause;
+
+	(void)d;
+	if (server_slot_list(m, 1, &slots, &n, &cause) != 0) {
+		peer_error(p, m, PS_ERR_CLIENT, "%s", cause);
+		free(cause);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		if (s->store.state[slots[i]] != SLOT_ABSENT &&
+		    s->store.state[slots[i]] != SLOT_IMPORTING) {
+			peer_error(p, m, PS_ERR_STATE, "slot %u is already here", slots[i]);
+			free(slots);
+			return;
+		}
+	}
+	/* An arriving slot starts empty, whatever an earlier stay left. */
+	for (i = 0; i < n; i++) {
+		store_drop(&s->store, slots[i]);
+		store_set(&s->store, slots[i], SLOT_IMPORTING, s->map.epoch);
+	}
+	log_info("importing %zu slots from node %llu", n, (unsigned long long)msg_uint(m, 0));
+	free(slots);
+	msg_simple(&s->out, &h);
+	peer_send(p, &s->out);
+}
+
+static void
+server_slot_data(struct server *s, struct ps_peer *p, struct ps_msg *m, struct ps_defer *d)
+{
+	struct ps_hdr h = msg_reply_hdr(m, PS_MSG_SLOT_DATA_OK, s->id, s->map.epoch);
+	uint32_t before = store_count(&s->store, SLOT_OWNED);
+	int64_t n;
+	char *cause;
+
+	(void)d;
+	if (msg_uint(m, 0) != s->width) {
+		peer_error(p, m, PS_ERR_CLIENT, "slot data of %llu floats per key: this "
+		    "server keeps %u (same optimizer and model.dim everywhere?)",
+		    (unsigned long long)msg_uint(m, 0), s->width);
+		return;
+	}
+	if ((n = store_load(&s->store, m, 1, s->map.epoch, &cause)) == -1) {
+		peer_error(p, m, PS_ERR_CLIENT, "%s", cause);
+		free(cause);
+		return;
+	}
+	s->keys_in += (uint64_t)n;
+	s->slots_in += store_count(&s->store, SLOT_OWNED) - before;
+	msg_begin(&s->out, &h, 1);
+	msg_put_uint(&s->out, (uint64_t)n);
+	msg_end(&s->out);
+	peer_send(p, &s->out);
+	if (store_count(&s->store, SLOT_OWNED) != before)
+		server_unpark(s, 0);
+}
+
+static void
+server_migrate(struct server *s, struct ps_peer *p, struct ps_msg *m, struct ps_defer *d)
+{
+	uint16_t *slots;
+	size_t n;
+	char *cause, *host;
+
+	(void)d;
+	if (server_slot_list(m, 3, &slots, &n, &cause) != 0) {
+		peer_error(p, m, PS_ERR_CLIENT, "%s", cause);
+		free(cause);
+		return;
+	}
+	host = msg_strdup(m, 1);
+	d = peer_defer(p, m, 0);
+	if (migrate_start(s, d, (uint32_t)msg_uint(m, 0), host, (int)msg_uint(m, 2), slots,
+	    n, &cause) != 0) {
+		defer_error(d, PS_ERR_STATE, "%s", cause);
+		free(cause);
+	}
+	free(host);
+	free(slots);
+}
+
+static void
+server_shutdown(struct server *s, struct ps_peer *p, struct ps_msg *m, struct ps_defer *d)
+{
+	uint64_t keys = store_keys(&s->store, SLOT_OWNED), bytes = store_bytes(&s->store);
 
 	(void)p;
 	(void)m;
-	server_stats(s, &keys, &bytes, &slots);
+	(void)d;
 	log_info("job finished: %llu keys in %llu bytes (%.1f bytes/key); exiting",
 	    (unsigned long long)keys, (unsigned long long)bytes,
 	    keys ? (double)bytes / keys : 0.0);
-	event_base_loopexit(s->base, NULL);
+	proc_exit(&s->proc);
 }
 
-static void
-server_sched_error(struct server *s, struct ps_peer *p, struct ps_msg *m)
-{
-	char *text = msg_strdup(m, 1);
-
-	(void)s;
-	(void)p;
-	log_warnx("scheduler: %s", text);
-	free(text);
-}
-
-static const struct handler worker_handlers[] = {
-	{ PS_MSG_PULL, "b", server_pull },
-	{ PS_MSG_PUSH, "bb", server_push },
-	{ PS_MSG_STATUS, "", server_status },
-	{ 0, NULL, NULL },
+static const struct handler handlers[] = {
+	{ PS_MSG_PULL, server_pull },
+	{ PS_MSG_PUSH, server_push },
+	{ PS_MSG_STATUS, server_status },
+	{ PS_MSG_MAP, server_map },
+	{ PS_MSG_SHUTDOWN, server_shutdown },
+	{ PS_MSG_IMPORT, server_import },
+	{ PS_MSG_MIGRATE, server_migrate },
+	{ PS_MSG_SLOT_DATA, server_slot_data },
+	{ 0, NULL },
 };
 
-static const struct handler sched_handlers[] = {
-	{ PS_MSG_MAP, PS_MAP_FMT, server_map },
-	{ PS_MSG_SHUTDOWN, "", server_shutdown },
-	{ PS_MSG_ERROR, "us", server_sched_error },
-	{ 0, NULL, NULL },
-};
-
+/* Every request, whoever sent it: the peer layer has checked it against the
+ * protocol table (format, and the sender's role). */
 static void
-server_dispatch(struct server *s, const struct handler *table, struct ps_peer *p,
-    struct ps_msg *m)
+server_peer_cb(struct ps_peer *p, struct ps_msg *m, void *arg)
 {
+	struct server *s = arg;
 	const struct handler *h;
-	char *cause;
 
-	for (h = table; h->fn != NULL; h++) {
-		if (h->type != m->hdr.type)
-			continue;
-		if (msg_check(m, h->fmt, &cause) != 0) {
-			peer_error(p, m, PS_ERR_CLIENT, "%s", cause);
-			free(cause);
+	if (m == NULL)
+		return;
+	for (h = handlers; h->fn != NULL; h++) {
+		if (h->type == m->hdr.type) {
+			h->fn(s, p, m, NULL);
 			return;
 		}
-		h->fn(s, p, m);
-		return;
 	}
-	peer_error(p, m, PS_ERR_CLIENT, "unexpected message type %u (%s)", m->hdr.type,
+	peer_error(p, m, PS_ERR_CLIENT, "a server does not take %s",
 	    proto_type_name(m->hdr.type));
-}
-
-static void
-server_worker_cb(struct ps_peer *p, struct ps_msg *m, void *arg)
-{
-	if (m != NULL)
-		server_dispatch(arg, worker_handlers, p, m);
 }
 
 static void
@@ -370,15 +642,26 @@ server_sched_cb(struct ps_peer *p, struct ps_msg *m, void *arg)
 {
 	struct server *s = arg;
 
-	if (m == NULL) {
-		/* Keep serving: the parameters here are still good. */
-		log_warnx("lost the scheduler; still serving %s:%d", s->conf->server_host,
-		    s->port);
-		s->sched = NULL;
-		event_del(s->beat);
+	if (m != NULL) {
+		server_peer_cb(p, m, arg);
 		return;
 	}
-	server_dispatch(s, sched_handlers, p, m);
+	s->sched = NULL;
+	if (!s->registered) {
+		/* The scheduler may not be up yet: try again for a while. */
+		if (net_now() < s->register_by) {
+			proc_timer_start(s->retry, 0.05);
+			return;
+		}
+		log_error("scheduler %s:%d: cannot register", s->conf->scheduler_host,
+		    s->conf->scheduler_port);
+		s->status = 1;
+		proc_exit(&s->proc);
+		return;
+	}
+	/* Keep serving: the parameters here are still good. */
+	log_warnx("lost the scheduler; still serving %s:%d", s->conf->server_host, s->port);
+	event_del(s->beat);
 }
 
 static void
@@ -386,139 +669,162 @@ server_accept(int fd, void *arg)
 {
 	struct server *s = arg;
 
-	peer_accept(s->base, fd, s->conf->max_frame, PS_ROLE_SERVER, s->id,
-	    server_worker_cb, s);
+	peer_accept(s->proc.base, fd, s->conf->max_frame, server_peer_cb, s);
 }
 
 static void
 server_beat(evutil_socket_t fd, short what, void *arg)
 {
 	struct server *s = arg;
-	struct ps_hdr h = { .version = PS_PROTOCOL_VERSION, .type = PS_MSG_HEARTBEAT,
-			    .sender = s->id };
+	struct ps_hdr h = msg_hdr(PS_MSG_HEARTBEAT, 0, s->id, s->map.epoch);
 
 	(void)fd;
 	(void)what;
+	server_unpark(s, 1);
 	if (s->sched == NULL)
 		return;
-	h.epoch = s->map.epoch;
-	msg_simple(&s->out, &h);
+	/* What ps-ctl status shows: the scheduler keeps the last one. */
+	msg_begin(&s->out, &h, 1);
+	msg_put_map(&s->out, 5);
+	msg_put_str(&s->out, "slots");
+	msg_put_uint(&s->out, store_count(&s->store, SLOT_OWNED));
+	msg_put_str(&s->out, "keys");
+	msg_put_uint(&s->out, store_keys(&s->store, SLOT_OWNED));
+	msg_put_str(&s->out, "memory");
+	msg_put_uint(&s->out, store_bytes(&s->store));
+	msg_put_str(&s->out, "pushes");
+	msg_put_uint(&s->out, s->pushes);
+	msg_put_str(&s->out, "pulls");
+	msg_put_uint(&s->out, s->pulls);
+	msg_end(&s->out);
 	peer_send(s->sched, &s->out);
 }
 
 static void
-server_signal(evutil_socket_t sig, short what, void *arg)
+server_registered(struct ps_peer *p, struct ps_msg *m, const char *why, void *arg)
+{
+	struct server *s = arg;
+	char *cause;
+
+	(void)p;
+	if (m == NULL || why != NULL) {
+		/* A lost connection is retried by server_sched_cb. */
+		if (m != NULL) {
+			log_error("scheduler %s:%d: %s", s->conf->scheduler_host,
+			    s->conf->scheduler_port, why);
+			s->status = 1;
+			proc_exit(&s->proc);
+		}
+		return;
+	}
+	s->registered = 1;
+	s->id = (uint32_t)msg_uint(m, 0);
+	peer_set_self_id(s->id);
+	if (server_apply_map(s, m, 2, &cause) != 0) {
+		log_error("scheduler: %s", cause);
+		free(cause);
+		s->status = 1;
+		proc_exit(&s->proc);
+		return;
+	}
+	log_info("node %u serving on %s:%d (%s, dim %u)%s", s->id, s->conf->server_host,
+	    s->port, optim_name(s->conf->optim.kind), s->dim,
+	    s->map.epoch > 0 ? ": joined a running job as a spare" : "");
+	proc_timer_start(s->beat, s->conf->heartbeat_interval);
+}
+
+/* Connect to the scheduler from the loop and register. */
+static void
+server_connect_scheduler(struct server *s)
+{
+	struct ps_hdr h;
+
+	s->sched = peer_connect(s->proc.base, s->conf->scheduler_host,
+	    s->conf->scheduler_port, "scheduler", s->conf->max_frame, server_sched_cb, s);
+	h = msg_hdr(PS_MSG_REGISTER, peer_next_id(s->sched), 0, 0);
+	msg_begin(&s->out, &h, 3);
+	msg_put_uint(&s->out, PS_ROLE_SERVER);
+	msg_put_str(&s->out, s->conf->server_host);
+	msg_put_uint(&s->out, (uint64_t)s->port);
+	msg_end(&s->out);
+	peer_call(s->sched, &s->out, 0, server_registered, s);
+}
+
+static void
+server_retry(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	server_connect_scheduler(arg);
+}
+
+static void
+server_signal(int sig, void *arg)
 {
 	struct server *s = arg;
 
-	(void)what;
+	if (sig == SIGHUP) {
+		log_info("SIGHUP: ignored (a daemon outlives its terminal)");
+		return;
+	}
 	log_info("%s: exiting", strsignal(sig));
-	event_base_loopexit(s->base, NULL);
-}
-
-/* Register with the scheduler over a blocking connection, then hand it to the loop. */
-static int
-server_register(struct server *s, char **cause)
-{
-	const struct ps_conf *conf = s->conf;
-	struct ps_conn c;
-	struct ps_hdr h = { .version = PS_PROTOCOL_VERSION, .type = PS_MSG_REGISTER,
-			    .id = 1 };
-	struct ps_msg m;
-	struct ps_peer *p;
-
-	if (conn_open(&c, conf->scheduler_host, conf->scheduler_port, PS_ROLE_SERVER, 0,
-	    "ps-server", conf->max_frame, 10.0, cause) != 0)
-		return -1;
-	msg_begin(&s->out, &h, 3);
-	msg_put_uint(&s->out, PS_ROLE_SERVER);
-	msg_put_str(&s->out, conf->server_host);
-	msg_put_uint(&s->out, (uint64_t)s->port);
-	msg_end(&s->out);
-	if (conn_call(&c, &s->out, &m, PS_MSG_REGISTER_OK, cause) != 0) {
-		conn_close(&c);
-		return -1;
-	}
-	if (msg_check(&m, "uu" PS_MAP_FMT, cause) != 0) {
-		msg_free(&m);
-		conn_close(&c);
-		return -1;
-	}
-	s->id = msg_uint(&m, 0);
-	msg_free(&m);
-
-	p = peer_attach(s->base, c.fd, "scheduler", conf->max_frame, server_sched_cb, s);
-	/* Frames that arrived behind REGISTER_OK (the map, often) go to the peer. */
-	peer_feed(p, c.buf + c.start, c.end - c.start);
-	c.fd = -1;
-	conn_close(&c);
-	s->sched = p;
-	return 0;
+	proc_exit(&s->proc);
 }
 
 int
 server_run(const struct ps_conf *conf)
 {
 	struct server s;
-	struct timeval tv;
 	char *cause;
-	uint32_t i;
 
 	memset(&s, 0, sizeof s);
 	s.conf = conf;
 	s.dim = conf->optim.dim;
 	s.width = optim_width(&conf->optim);
-	s.slots = xcalloc(PS_NSLOTS, sizeof *s.slots);
-	for (i = 0; i < PS_NSLOTS; i++)
-		table_init(&s.slots[i], s.width);
+	s.started = net_now();
+	store_init(&s.store, s.width);
 	map_init(&s.map);
 	wbuf_init(&s.out);
-	signal(SIGPIPE, SIG_IGN);
-	if ((s.base = event_base_new()) == NULL)
-		fatalx("event_base_new failed");
+	proc_init(&s.proc, server_signal, &s);
+	peer_set_self(PS_ROLE_SERVER, 0, "ps-server");
 
-	s.listener = peer_listen(s.base, conf->server_host, conf->server_port,
+	s.listener = peer_listen(s.proc.base, conf->server_host, conf->server_port,
 	    server_accept, &s, &s.port, &cause);
 	if (s.listener == NULL) {
 		log_error("%s", cause);
 		free(cause);
-		return 1;
+		s.status = 1;
+		goto out;
 	}
-	if (server_register(&s, &cause) != 0) {
-		log_error("scheduler %s:%d: %s", conf->scheduler_host, conf->scheduler_port,
-		    cause);
-		free(cause);
-		peer_listen_free(s.listener);
-		event_base_free(s.base);
-		return 1;
-	}
-	log_info("node %u serving on %s:%d (%s, dim %u)", s.id, conf->server_host, s.port,
-	    optim_name(conf->optim.kind), s.dim);
+	s.beat = proc_timer(&s.proc, conf->heartbeat_interval, 1, server_beat, &s);
+	event_del(s.beat);	/* started once registered */
+	s.retry = proc_timer(&s.proc, 0, 0, server_retry, &s);
+	s.register_by = net_now() + REGISTER_SECS;
+	server_connect_scheduler(&s);
 
-	s.beat = event_new(s.base, -1, EV_PERSIST, server_beat, &s);
-	tv.tv_sec = (time_t)conf->heartbeat_interval;
-	tv.tv_usec = (suseconds_t)((conf->heartbeat_interval - tv.tv_sec) * 1e6);
-	event_add(s.beat, &tv);
-	s.sigterm = evsignal_new(s.base, SIGTERM, server_signal, &s);
-	s.sigint = evsignal_new(s.base, SIGINT, server_signal, &s);
-	event_add(s.sigterm, NULL);
-	event_add(s.sigint, NULL);
+	proc_loop(&s.proc);
 
-	event_base_dispatch(s.base);
-
-	for (i = 0; i < PS_NSLOTS; i++) {
-		table_free(&s.slots[i]);
+out:
+	migrate_free(&s);
+	while (s.parked != NULL) {
+		struct parked *k = s.parked;
+		s.parked = k->next;
+		free(k);
 	}
 	peer_close_all();
-	event_free(s.beat);
-	event_free(s.sigterm);
-	event_free(s.sigint);
+	if (s.beat != NULL)
+		event_free(s.beat);
+	if (s.retry != NULL)
+		event_free(s.retry);
 	peer_listen_free(s.listener);
-	event_base_free(s.base);
-	free(s.slots);
+	proc_free(&s.proc);
+	store_free(&s.store);
 	map_free(&s.map);
+	for (uint32_t i = 0; i < s.ndests; i++)
+		free(s.dests[i].host);
+	free(s.dests);
 	wbuf_free(&s.out);
 	free(s.slot_of);
 	free(s.fbuf);
-	return 0;
+	return s.status;
 }

@@ -187,9 +187,11 @@ batch_run(struct worker *wk, enum batch_mode mode, char **cause)
 		}
 		from = b->end[i];
 	}
-	if (mode == MODE_TRAIN &&
-	    client_push(&wk->client, b->ukeys, b->nu, b->g, cause) != 0)
-		return -1;
+	if (mode == MODE_TRAIN) {
+		if (client_push(&wk->client, b->ukeys, b->nu, b->g, cause) != 0)
+			return -1;
+		client_add_examples(&wk->client, b->n);
+	}
 	if (mode == MODE_PREDICT && fflush(stdout) == EOF) {
 		xasprintf(cause, "stdout: write failed");
 		return -1;

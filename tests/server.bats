@@ -24,10 +24,18 @@ frame() {
 	    $((n & 255)))$(printf '\\x%s' "$@")"
 }
 
-# Well-formed messages, to show that the hand-made bytes are right.
-HELLO_V1="99 01 01 00 00 00 00 02 00 a1 78"		# [1, HELLO, 0, 0, 0, 0, worker, 0, "x"]
-HELLO_V2="99 02 01 00 00 00 00 02 00 a1 78"		# the same, protocol version 2
-PULL_KEY1="97 01 cd 02 00 05 00 00 00 c4 08 01 00 00 00 00 00 00 00"	# PULL id 5, key 1
+# Well-formed messages, to show that the hand-made bytes are right. The first field is
+# the protocol version, 2 (PS_PROTOCOL_VERSION); roles: 0 scheduler, 1 server,
+# 2 worker, 3 client.
+HELLO="99 02 01 00 00 00 00 02 00 a1 78"		# [2, HELLO, 0, 0, 0, 0, worker, 0, "x"]
+HELLO_SERVER="99 02 01 00 00 00 00 01 00 a1 78"	# the same from role server
+HELLO_V1="99 01 01 00 00 00 00 02 00 a1 78"		# the same, protocol version 1
+HELLO_V3="99 03 01 00 00 00 00 02 00 a1 78"		# the same, protocol version 3
+PULL_KEY1="97 02 cd 02 00 05 00 00 00 c4 08 01 00 00 00 00 00 00 00"	# PULL id 5, key 1
+# [2, HELLO_OK, 0, server id, 0, 0, role server, server id]
+HELLO_OK_RE='^00 00 00 09 98 02 02 00 [0-7][0-9a-f] 00 00 01 [0-7][0-9a-f]$'
+# [2, PULL_OK, 5, server id, epoch 1, 0, bin of one float 0]
+PULL_OK_ZERO_RE='^00 00 00 0f 97 02 cd 02 01 05 [0-7][0-9a-f] 01 00 c4 04 00 00 00 00$'
 
 # connect [PORT]: open a connection to the server (or PORT) as fd $conn.
 connect() {
@@ -54,6 +62,21 @@ read_bytes() {
 # not close within 5 s.
 read_to_close() {
 	timeout 5 cat <&"$conn" >"$1"
+}
+
+# read_frame FILE: one frame from $conn, its body (without the length) into FILE; fails
+# after 5 s.
+read_frame() {
+	local len
+	len=$(read_bytes 4) || return 1
+	[[ $len =~ ^[0-9a-f]{2}\ [0-9a-f]{2}\ [0-9a-f]{2}\ [0-9a-f]{2}$ ]] ||
+	    { echo "no frame length: '$len'" >&2; return 1; }
+	timeout 5 dd bs=1 count="$((16#${len// /}))" status=none <&"$conn" >"$1"
+}
+
+# hex FILE: the bytes of FILE as hex, one line.
+hex() {
+	od -An -v -tx1 "$1" | tr -s ' \n' ' ' | sed 's/^ //; s/ $//'
 }
 
 # printable FILE: the text in a binary reply.
@@ -86,14 +109,14 @@ fds_at_least() {
 @test "hand-made frames: HELLO gets HELLO_OK and a PULL its value" {
 	start_cluster 1 1
 	connect
-	frame $HELLO_V1 >&"$conn"
-	# [1, HELLO_OK, 0, server id, 0, 0, role server, server id]
+	frame $HELLO >&"$conn"
+	# [2, HELLO_OK, 0, server id, 0, 0, role server, server id]
 	run read_bytes 13
-	assert_output --regexp '^00 00 00 09 98 01 02 00 [0-7][0-9a-f] 00 00 01 [0-7][0-9a-f]$'
+	assert_output --regexp "$HELLO_OK_RE"
 	frame $PULL_KEY1 >&"$conn"
-	# [1, PULL_OK, 5, server id, epoch 1, 0, bin of one float 0]
+	# [2, PULL_OK, 5, server id, epoch 1, 0, bin of one float 0]
 	run read_bytes 19
-	assert_output --regexp '^00 00 00 0f 97 01 cd 02 01 05 [0-7][0-9a-f] 01 00 c4 04 00 00 00 00$'
+	assert_output --regexp "$PULL_OK_ZERO_RE"
 	disconnect
 }
 
@@ -166,12 +189,13 @@ fds_at_least() {
 	start_scheduler 1 1
 	start_server -o net.max_frame=64K
 	connect
-	frame $HELLO_V1 >&"$conn"
+	frame $HELLO >&"$conn"
 	run read_bytes 13
-	assert_output --regexp '^00 00 00 09 98 '
+	assert_output --regexp "$HELLO_OK_RE"
 	# 65536 bytes: a PULL whose bin16 holds 65524 bytes (not whole keys: an ERROR reply
 	# on a connection that stays open)
-	{ printf '\x00\x01\x00\x00\x97\x01\xcd\x02\x00\x06\x00\x00\x00\xc5\xff\xf4'
+	# [2, PULL, 6, 0, 0, 0, bin16 of 65524 bytes]
+	{ printf '\x00\x01\x00\x00\x97\x02\xcd\x02\x00\x06\x00\x00\x00\xc5\xff\xf4'
 	  head -c 65524 /dev/zero; } >&"$conn"
 	run read_bytes 4
 	assert_output --regexp '^00 00 00 [0-9a-f]{2}$'
@@ -182,7 +206,7 @@ fds_at_least() {
 	run printable "$PS_TMP/reply"
 	assert_output --partial "65524 bytes is not a whole number of 8-byte keys"
 	run read_bytes 19
-	assert_output --regexp '^00 00 00 0f 97 01 cd 02 01 05 '
+	assert_output --regexp "$PULL_OK_ZERO_RE"
 	# one more byte is one too many
 	printf '\x00\x01\x00\x01' >&"$conn"
 	read_to_close "$PS_TMP/reply" || fail "the server did not close the connection"
@@ -196,10 +220,10 @@ fds_at_least() {
 	start_cluster 1 1
 	# after HELLO: a PULL of 15 bytes whose bin32 claims 2 GiB
 	connect
-	frame $HELLO_V1 >&"$conn"
+	frame $HELLO >&"$conn"
 	run read_bytes 13
-	assert_output --regexp '^00 00 00 09 98 '
-	frame 97 01 cd 02 00 05 00 00 00 c6 7f ff ff ff 00 >&"$conn"
+	assert_output --regexp "$HELLO_OK_RE"
+	frame 97 02 cd 02 00 05 00 00 00 c6 7f ff ff ff 00 >&"$conn"
 	read_to_close "$PS_TMP/reply" || fail "the server did not close the connection"
 	disconnect
 	run printable "$PS_TMP/reply"
@@ -213,13 +237,13 @@ fds_at_least() {
 	assert_output --partial "declared 4294967295 elements"
 	# a str32 and a map32 that lie, nested in the HELLO
 	connect
-	frame 99 01 01 00 00 00 00 02 00 db ff ff ff f0 78 >&"$conn"
+	frame 99 02 01 00 00 00 00 02 00 db ff ff ff f0 78 >&"$conn"
 	read_to_close "$PS_TMP/reply" || fail "str32: not closed"
 	disconnect
 	run printable "$PS_TMP/reply"
 	assert_output --partial "declared length 4294967280"
 	connect
-	frame 99 01 01 00 00 00 00 02 00 df 7f ff ff ff 00 >&"$conn"
+	frame 99 02 01 00 00 00 00 02 00 df 7f ff ff ff 00 >&"$conn"
 	read_to_close "$PS_TMP/reply" || fail "map32: not closed"
 	disconnect
 	run printable "$PS_TMP/reply"
@@ -229,16 +253,26 @@ fds_at_least() {
 
 @test "a HELLO with another protocol version gets an ERROR naming the versions" {
 	start_cluster 1 1
-	connect
-	frame $HELLO_V2 >&"$conn"
-	read_to_close "$PS_TMP/reply" || fail "the server did not close the connection"
-	disconnect
-	run printable "$PS_TMP/reply"
-	assert_output --partial "protocol version 2 is not supported"
-	assert_output --partial "version 1"
-	# the ERROR is a frame: [1, ERROR, 0, id, 0, 0, PS_ERR_VERSION (3), text]
-	run od -An -tx1 -N 13 "$PS_TMP/reply"
-	assert_output --regexp '^ 00 00 00 [0-9a-f]{2} 98 01 03 00 [0-7][0-9a-f] 00 00 03 d9'
+	local v hello
+	# an older and a newer version than 2
+	for v in 1 3; do
+		case $v in
+		1) hello=$HELLO_V1 ;;
+		3) hello=$HELLO_V3 ;;
+		esac
+		connect
+		frame $hello >&"$conn"
+		read_to_close "$PS_TMP/reply" ||
+		    fail "version $v: the server did not close the connection"
+		disconnect
+		run printable "$PS_TMP/reply"
+		assert_output --partial "protocol version $v is not supported"
+		assert_output --partial "this side speaks version 2"
+		# the ERROR is a version-2 frame:
+		# [2, ERROR, 0, id, 0, 0, PS_ERR_VERSION (3), text (str8)]
+		run od -An -tx1 -N 13 "$PS_TMP/reply"
+		assert_output --regexp '^ 00 00 00 [0-9a-f]{2} 98 02 03 00 [0-7][0-9a-f] 00 00 03 d9'
+	done
 	serves
 }
 
@@ -256,10 +290,11 @@ fds_at_least() {
 @test "bad requests after HELLO get an ERROR and the connection stays open" {
 	start_cluster 1 1
 	connect
-	frame $HELLO_V1 >&"$conn"
+	frame $HELLO >&"$conn"
 	run read_bytes 13
+	assert_output --regexp "$HELLO_OK_RE"
 	# keys not sorted: [2, 1]
-	frame 97 01 cd 02 00 06 00 00 00 c4 10 02 00 00 00 00 00 00 00 \
+	frame 97 02 cd 02 00 06 00 00 00 c4 10 02 00 00 00 00 00 00 00 \
 	    01 00 00 00 00 00 00 00 >&"$conn"
 	run read_bytes 4
 	local n=$((16#${output// /}))
@@ -267,7 +302,7 @@ fds_at_least() {
 	run printable "$PS_TMP/reply"
 	assert_output --partial "keys must be sorted and unique"
 	# a PUSH with a gradient that is not finite (NaN: 00 00 c0 7f)
-	frame 98 01 cd 02 02 07 00 00 00 c4 08 01 00 00 00 00 00 00 00 c4 04 00 00 c0 7f \
+	frame 98 02 cd 02 02 07 00 00 00 c4 08 01 00 00 00 00 00 00 00 c4 04 00 00 c0 7f \
 	    >&"$conn"
 	run read_bytes 4
 	n=$((16#${output// /}))
@@ -275,7 +310,7 @@ fds_at_least() {
 	run printable "$PS_TMP/reply"
 	assert_output --partial "not finite"
 	# a PULL with a string where the keys go
-	frame 97 01 cd 02 00 08 00 00 00 a1 78 >&"$conn"
+	frame 97 02 cd 02 00 08 00 00 00 a1 78 >&"$conn"
 	run read_bytes 4
 	n=$((16#${output// /}))
 	timeout 5 dd bs=1 count="$n" status=none <&"$conn" >"$PS_TMP/reply"
@@ -284,8 +319,128 @@ fds_at_least() {
 	# still open: a good PULL is answered, and key 1 is still zero (nothing applied)
 	frame $PULL_KEY1 >&"$conn"
 	run read_bytes 19
-	assert_output --regexp '^00 00 00 0f 97 01 cd 02 01 05 [0-9a-f]{2} 01 00 c4 04 00 00 00 00$'
+	assert_output --regexp "$PULL_OK_ZERO_RE"
 	disconnect
+}
+
+# The protocol table (lib/proto.c) says which roles may send each message and in what
+# format; the peer layer answers anything else with an ERROR, the connection kept open.
+
+@test "a PUSH from a peer whose HELLO said server is refused, and nothing is applied" {
+	start_cluster 1 1
+	connect
+	frame $HELLO_SERVER >&"$conn"
+	run read_bytes 13
+	assert_output --regexp "$HELLO_OK_RE"
+	# [2, PUSH, 9, 0, 0, 0, key 1, gradient 1000.0 (00 00 7a 44)]
+	frame 98 02 cd 02 02 09 00 00 00 c4 08 01 00 00 00 00 00 00 00 c4 04 00 00 7a 44 \
+	    >&"$conn"
+	read_frame "$PS_TMP/reply" || fail "no reply to the PUSH"
+	# [2, ERROR, 9, server id, 0, 0, PS_ERR_CLIENT (1), text]
+	run hex "$PS_TMP/reply"
+	assert_output --regexp '^98 02 03 09 [0-7][0-9a-f] 00 00 01 '
+	run printable "$PS_TMP/reply"
+	assert_output --partial "PUSH is not accepted from a server"
+	# still open: a STATUS, which any role may send, gets its STATUS_OK
+	# [2, STATUS (cd 03 00), 10, 0, 0, 0] -> [2, STATUS_OK (cd 03 01), 10, id, epoch 1, 0, map]
+	frame 96 02 cd 03 00 0a 00 00 00 >&"$conn"
+	read_frame "$PS_TMP/reply" || fail "no reply to the STATUS"
+	run hex "$PS_TMP/reply"
+	assert_output --regexp '^97 02 cd 03 01 0a [0-7][0-9a-f] 01 00 8[0-9a-f] '
+	disconnect
+	# the refused PUSH changed nothing: key 1 still reads 0 to a worker
+	connect
+	frame $HELLO >&"$conn"
+	run read_bytes 13
+	assert_output --regexp "$HELLO_OK_RE"
+	frame $PULL_KEY1 >&"$conn"
+	run read_bytes 19
+	assert_output --regexp "$PULL_OK_ZERO_RE"
+	disconnect
+	grep -q "PUSH is not accepted from a server" "$PS_TMP/server0.log"
+	serves
+}
+
+@test "a message of an unknown type gets an ERROR and the connection stays open" {
+	start_cluster 1 1
+	connect
+	frame $HELLO >&"$conn"
+	run read_bytes 13
+	assert_output --regexp "$HELLO_OK_RE"
+	# [2, 0x0999 (cd 09 99), 10, 0, 0, 0]
+	frame 96 02 cd 09 99 0a 00 00 00 >&"$conn"
+	read_frame "$PS_TMP/reply" || fail "no reply to the unknown message"
+	# [2, ERROR, 10, server id, 0, 0, PS_ERR_CLIENT (1), text]
+	run hex "$PS_TMP/reply"
+	assert_output --regexp '^98 02 03 0a [0-7][0-9a-f] 00 00 01 '
+	run printable "$PS_TMP/reply"
+	assert_output --partial "unknown message type 2457"
+	# still open: a good PULL is answered
+	frame $PULL_KEY1 >&"$conn"
+	run read_bytes 19
+	assert_output --regexp "$PULL_OK_ZERO_RE"
+	disconnect
+	serves
+}
+
+@test "a MAP from a worker is refused, and the server keeps its map" {
+	start_cluster 1 1
+	connect
+	frame $HELLO >&"$conn"
+	run read_bytes 13
+	assert_output --regexp "$HELLO_OK_RE"
+	# a map of the right format that would take every slot away:
+	# [2, MAP (cd 01 02), 11, 0, 0, 0, epoch 99, no servers, empty owners bin]
+	frame 99 02 cd 01 02 0b 00 00 00 63 90 c4 00 >&"$conn"
+	read_frame "$PS_TMP/reply" || fail "no reply to the MAP"
+	# [2, ERROR, 11, server id, 0, 0, PS_ERR_CLIENT (1), text]
+	run hex "$PS_TMP/reply"
+	assert_output --regexp '^98 02 03 0b [0-7][0-9a-f] 00 00 01 '
+	run printable "$PS_TMP/reply"
+	assert_output --partial "MAP is not accepted from a worker"
+	# still open, and still at epoch 1 serving key 1's slot
+	frame $PULL_KEY1 >&"$conn"
+	run read_bytes 19
+	assert_output --regexp "$PULL_OK_ZERO_RE"
+	disconnect
+	run ! grep -q "map epoch 99" "$PS_TMP/server0.log"
+	serves
+}
+
+@test "a HEARTBEAT in the wrong format gets an ERROR and the scheduler serves on" {
+	start_cluster 1 1
+	connect "$SCHED_PORT"
+	frame $HELLO >&"$conn"
+	# [2, HELLO_OK, 0, 0, 0, 0, role scheduler, scheduler id]
+	run read_bytes 13
+	assert_output --regexp '^00 00 00 09 98 02 02 00 [0-7][0-9a-f] 00 00 00 [0-7][0-9a-f]$'
+	# no argument, as in version 1: [2, HEARTBEAT (cd 01 05), 12, 0, 0, 0]
+	frame 96 02 cd 01 05 0c 00 00 00 >&"$conn"
+	read_frame "$PS_TMP/reply" || fail "no reply to the HEARTBEAT"
+	# [2, ERROR, 12, scheduler id, 0, 0, PS_ERR_CLIENT (1), text]
+	run hex "$PS_TMP/reply"
+	assert_output --regexp '^98 02 03 0c [0-7][0-9a-f] 00 00 01 '
+	run printable "$PS_TMP/reply"
+	assert_output --partial "HEARTBEAT has 0 arguments, want 1"
+	# a number where the stats map goes: [2, HEARTBEAT, 13, 0, 0, 0, 7]
+	frame 97 02 cd 01 05 0d 00 00 00 07 >&"$conn"
+	read_frame "$PS_TMP/reply" || fail "no reply to the second HEARTBEAT"
+	run hex "$PS_TMP/reply"
+	assert_output --regexp '^98 02 03 0d [0-7][0-9a-f] 00 00 01 '
+	run printable "$PS_TMP/reply"
+	assert_output --partial "HEARTBEAT argument 1 is not a map"
+	# still open: [2, STATUS, 14, 0, 0, 0] gets [2, STATUS_OK, 14, ...]
+	frame 96 02 cd 03 00 0e 00 00 00 >&"$conn"
+	read_frame "$PS_TMP/reply" || fail "no reply to the STATUS"
+	run hex "$PS_TMP/reply"
+	assert_output --regexp '^9[0-9a-f] 02 cd 03 01 0e '
+	disconnect
+	# and the job still runs to its end
+	run --separate-stderr worker <"$HEART"
+	assert_success
+	assert_output --partial "train examples=270"
+	wait_exit "$(ps_pid scheduler)"
+	[ "$status" -eq 0 ] || fail "scheduler exit $status"
 }
 
 @test "many connections dropped mid-frame do not hurt the server" {
@@ -295,7 +450,7 @@ fds_at_least() {
 	fds=$(open_fds "$pid")
 	# half a length, a length and half a body, after HELLO or not; 64 at once, 4 times
 	local hello
-	hello=$(printf '\\x%s' 00 00 00 0b $HELLO_V1)
+	hello=$(printf '\\x%s' 00 00 00 0b $HELLO)
 	for _ in 1 2 3 4; do
 		local open=()
 		for ((i = 0; i < 64; i++)); do
@@ -303,8 +458,8 @@ fds_at_least() {
 			# shellcheck disable=SC2059
 			case $((i % 4)) in
 			0) printf '\x00\x00' >&"$c" ;;
-			1) printf '\x00\x00\x00\x40\x99\x01' >&"$c" ;;
-			2) printf "$hello\\x00\\x00\\x01\\x00\\x97\\x01\\xcd" >&"$c" ;;
+			1) printf '\x00\x00\x00\x40\x99\x02' >&"$c" ;;
+			2) printf "$hello\\x00\\x00\\x01\\x00\\x97\\x02\\xcd" >&"$c" ;;
 			3) ;;
 			esac
 			open+=("$c")
@@ -329,11 +484,12 @@ fds_at_least() {
 	read_to_close "$PS_TMP/reply" || fail "the scheduler did not close the connection"
 	disconnect
 	connect "$SCHED_PORT"
-	frame $HELLO_V2 >&"$conn"
+	frame $HELLO_V1 >&"$conn"
 	read_to_close "$PS_TMP/reply" || fail "the scheduler did not close the connection"
 	disconnect
 	run printable "$PS_TMP/reply"
-	assert_output --partial "protocol version 2 is not supported"
+	assert_output --partial "protocol version 1 is not supported"
+	assert_output --partial "this side speaks version 2"
 	connect "$SCHED_PORT"
 	printf '\x7f\xff\xff\xff' >&"$conn"
 	read_to_close "$PS_TMP/reply" || fail "the scheduler did not close the connection"
@@ -371,31 +527,70 @@ fds_at_least() {
 	wait_exit "$(ps_pid server1)" 10 || fail "server1 is still running"
 }
 
-# The type of the reply to a PULL of key 1 from the server on PORT: "01" (PULL_OK) or
-# "04" (MOVED), the low byte of the type after [version, 0x02..].
-pull_key1_reply_type() {
-	local port=$1 head
-	connect "$port"
-	frame $HELLO_V1 >&"$conn"
-	read_bytes 13 >/dev/null
+# pull_key1 PORT FILE: as a worker, PULL key 1 from the server on PORT; the reply's body
+# (without its length) into FILE.
+pull_key1() {
+	connect "$1"
+	frame $HELLO >&"$conn"
+	[[ $(read_bytes 13) =~ $HELLO_OK_RE ]] || { echo "no HELLO_OK" >&2; return 1; }
 	frame $PULL_KEY1 >&"$conn"
-	head=$(read_bytes 9)
+	read_frame "$2" || { echo "no reply to the PULL" >&2; return 1; }
 	disconnect
-	[[ "$head" =~ ^00\ 00\ 00\ [0-9a-f]{2}\ 9[0-9a-f]\ 01\ cd\ 02\ (0[0-9a-f])$ ]] ||
-	    { echo "unexpected reply: $head" >&2; return 1; }
-	echo "${BASH_REMATCH[1]}"
+}
+
+# mp_uint N: the msgpack bytes of the unsigned integer N (below 2^32), as hex.
+mp_uint() {
+	if (($1 < 128)); then
+		printf '%02x' "$1"
+	elif (($1 < 256)); then
+		printf 'cc %02x' "$1"
+	elif (($1 < 65536)); then
+		printf 'cd %02x %02x' $(($1 >> 8)) $(($1 & 255))
+	else
+		printf 'ce %02x %02x %02x %02x' $(($1 >> 24)) $(($1 >> 16 & 255)) \
+		    $(($1 >> 8 & 255)) $(($1 & 255))
+	fi
+}
+
+# mp_str S: the msgpack bytes of the (short) string S, as hex.
+mp_str() {
+	printf 'a%x' "${#1}"
+	# shellcheck disable=SC2046
+	printf ' %02x' $(printf '%s' "$1" | od -An -v -tu1)
 }
 
 @test "a key's slot is served by one server; the other answers MOVED" {
 	start_cluster 2 1
-	local p0 p1 r0 r1
-	ps_log_match "$PS_TMP/server0.log" 'serving on [^ ]*:([0-9]+) ' || fail "no port"
-	p0=${BASH_REMATCH[1]}
-	p1=$SERVER_PORT
-	r0=$(pull_key1_reply_type "$p0") || fail "server0: bad reply"
-	r1=$(pull_key1_reply_type "$p1") || fail "server1: bad reply"
-	[ "$r0$r1" = "0104" ] || [ "$r0$r1" = "0401" ] ||
-	    fail "replies $r0 and $r1: want one PULL_OK (01) and one MOVED (04)"
+	local i id=() host=() port=() reply=() body
+	for i in 0 1; do
+		ps_log_match "$PS_TMP/server$i.log" \
+		    'node ([0-9]+) serving on ([^ ]*):([0-9]+) ' || fail "server$i: no port"
+		id[i]=${BASH_REMATCH[1]}
+		host[i]=${BASH_REMATCH[2]}
+		port[i]=${BASH_REMATCH[3]}
+		pull_key1 "${port[i]}" "$PS_TMP/reply$i" || fail "server$i: bad reply"
+		reply[i]=$(hex "$PS_TMP/reply$i")
+	done
+	# Each server serves half the slots: one answers PULL_OK, the other MOVED.
+	# [2, PULL_OK, 5, server id, epoch 1, 0, bin of one float 0]
+	local ok='^97 02 cd 02 01 05 [0-7][0-9a-f] 01 00 c4 04 00 00 00 00$'
+	local owner moved
+	if [[ ${reply[0]} =~ $ok ]]; then
+		owner=0 moved=1
+	elif [[ ${reply[1]} =~ $ok ]]; then
+		owner=1 moved=0
+	else
+		fail "no PULL_OK: replies '${reply[0]}' and '${reply[1]}'"
+	fi
+	# [2, MOVED (cd 02 04), 5, the moved server's id, epoch 1, 0, server epoch 1,
+	#  owners: one, [owner id, owner host, owner port],
+	#  bin of one (slot of key 1, owner index 0) pair, uint16 LE each]
+	body="99 02 cd 02 04 05 $(mp_uint "${id[moved]}") 01 00 01"
+	body+=" 91 93 $(mp_uint "${id[owner]}") $(mp_str "${host[owner]}")"
+	body+=" $(mp_uint "${port[owner]}")"
+	body+=" c4 04 [0-9a-f]{2} [0-3][0-9a-f] 00 00"
+	[[ ${reply[moved]} =~ ^$body$ ]] ||
+	    fail "server$moved: want a MOVED to server$owner /$body/, got '${reply[moved]}'"
 	serves
 }
 

@@ -1,10 +1,14 @@
 /* A cluster client: registers with the scheduler, holds the map, and pulls and
- * pushes sorted key batches to all owning servers at once. Used by ps-worker and
- * ps-bench; blocking I/O, one request per server in flight per chunk. */
+ * pushes sorted key batches to all owning servers at once. Used by ps-worker,
+ * ps-bench and ps-ctl; blocking I/O, a few chunks per server in flight. A MOVED reply
+ * names the slots' new owners: the client fixes those slots in its map and connects
+ * to a server only when it first needs it, so a reshard never makes it wait for the
+ * scheduler. */
 #ifndef PS_CLIENT_H
 #define PS_CLIENT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,7 +25,8 @@ struct ps_client {
 	uint32_t		 rank;		/* worker rank, 0..W-1 */
 	struct ps_conn		 sched;
 	struct ps_map		 map;
-	struct ps_conn		*servers;	/* one per map.servers entry */
+	struct ps_conn		*servers;	/* one per map.servers entry, opened when
+						 * first needed (fd -1 until then) */
 	uint64_t		 next_id;
 	struct ps_wbuf		 w;
 	/* heartbeats come from a thread, so a worker waiting on a slow stdin or a long
@@ -31,6 +36,9 @@ struct ps_client {
 	pthread_cond_t		 beat_cond;
 	int			 beat_running;
 	int			 beat_stop;
+	/* what the heartbeat thread reads while the main thread works */
+	_Atomic uint64_t	 epoch;		/* map.epoch */
+	_Atomic uint64_t	 examples;	/* trained on so far */
 	/* scratch, reused across calls */
 	uint32_t		*order;		/* key indices grouped by server */
 	uint32_t		*todo;		/* key indices still to send */
@@ -39,6 +47,7 @@ struct ps_client {
 	size_t			*count;		/* keys per server */
 	size_t			*first;		/* start of each server's run in order[] */
 	size_t			*acked;		/* chunks of each server's run answered */
+	int			 stale;		/* a slot's owner is unknown: fetch the map */
 	int			 in_order;	/* order[] is 0, 1, 2, ...: copy in bulk */
 };
 
@@ -53,6 +62,8 @@ int	client_push(struct ps_client *, const uint64_t *keys, size_t n, const float 
 	    char **cause);
 /* Wait until every live worker reached the barrier of this name. */
 int	client_barrier(struct ps_client *, const char *name, char **cause);
+/* Count examples trained on, for the scheduler's status (sent with heartbeats). */
+void	client_add_examples(struct ps_client *, uint64_t n);
 /* Tell the scheduler this worker finished, with its exit status. */
 int	client_done(struct ps_client *, int status, char **cause);
 

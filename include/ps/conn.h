@@ -7,15 +7,13 @@
 #include <stdint.h>
 
 #include "ps/msg.h"
+#include "ps/rbuf.h"
 
 struct ps_conn {
 	int		 fd;
 	char		 name[80];	/* "host:port" for errors */
 	size_t		 max_frame;
-	char		*buf;		/* received bytes; a decoded message points here */
-	size_t		 start;		/* first unread byte */
-	size_t		 end;
-	size_t		 cap;
+	struct ps_rbuf	 in;		/* received bytes; a decoded message points here */
 	uint32_t	 peer_role;	/* from HELLO_OK */
 	uint32_t	 peer_id;
 };
@@ -25,6 +23,8 @@ struct ps_conn {
 int	conn_open(struct ps_conn *, const char *host, int port, uint32_t role, uint32_t id,
 	    const char *progname, size_t max_frame, double retry_secs, char **cause);
 void	conn_close(struct ps_conn *);
+/* Fail a send or a receive that makes no progress for secs (0: wait forever). */
+void	conn_set_timeout(struct ps_conn *, double secs);
 /* Write all of w's frames and reset w. */
 int	conn_send(struct ps_conn *, struct ps_wbuf *w, char **cause);
 /* Read and decode the next frame into m, valid until the next conn_recv. */

@@ -33,6 +33,10 @@ void	map_free(struct ps_map *);
 void	map_copy(struct ps_map *dst, const struct ps_map *src);
 /* Add a server to the list (the owner table is left alone). */
 void	map_add_server(struct ps_map *, uint32_t id, const char *host, int port);
+/* Remove server i, which must own no slot; owners after it shift down. */
+void	map_remove_server(struct ps_map *, uint32_t i);
+/* Index of the server with this node id, or -1. */
+int	map_find_server(const struct ps_map *, uint32_t id);
 /* Spread the slots evenly over the servers, in contiguous ranges. */
 void	map_spread(struct ps_map *);
 /* Index of the server owning key. */

@@ -21,6 +21,8 @@ struct ps_wbuf {
 	size_t		 len;
 	size_t		 cap;
 	size_t		 frame;		/* where the open frame's length prefix is */
+	uint32_t	 type;		/* the last frame's type and id, for peer_call */
+	uint64_t	 id;
 	msgpack_packer	 pk;
 };
 
@@ -53,7 +55,11 @@ void	 msg_put_float(struct ps_wbuf *, double);
 void	 msg_put_bool(struct ps_wbuf *, int);
 void	 msg_put_str(struct ps_wbuf *, const char *);
 void	 msg_put_bin(struct ps_wbuf *, const void *, size_t);
-/* Room for a bin of len bytes, to be filled in place; valid until the next put. */
+/* Make room for len more bytes, so that the next puts of that many bytes do not move
+ * the buffer (and pointers from msg_put_bin_space stay good). */
+void	 wbuf_reserve(struct ps_wbuf *, size_t len);
+/* Room for a bin of len bytes, to be filled in place; valid until the next put
+ * (or, after wbuf_reserve, until the reserved room is used up). */
 void	*msg_put_bin_space(struct ps_wbuf *, size_t len);
 void	 msg_put_array(struct ps_wbuf *, uint32_t n);
 void	 msg_put_map(struct ps_wbuf *, uint32_t n);
@@ -71,7 +77,8 @@ int	 msg_validate(const char *buf, size_t len, char **cause);
 int	 msg_decode(struct ps_msg *, const char *buf, size_t len, char **cause);
 void	 msg_free(struct ps_msg *);
 /* Check the argument count and types against fmt (letters in proto.h); a trailing
- * '.' allows extra arguments. The cause names the message type and argument. */
+ * '.' allows extra arguments. The cause names the message type and argument; it may
+ * be NULL when only the answer matters. */
 int	 msg_check(const struct ps_msg *, const char *fmt, char **cause);
 
 uint64_t	 msg_uint(const struct ps_msg *, uint32_t i);
@@ -79,6 +86,8 @@ int64_t		 msg_int(const struct ps_msg *, uint32_t i);
 double		 msg_float(const struct ps_msg *, uint32_t i);
 const char	*msg_bin(const struct ps_msg *, uint32_t i, size_t *len);
 char		*msg_strdup(const struct ps_msg *, uint32_t i);
+/* The one header constructor: this protocol version, clock 0. */
+struct ps_hdr	 msg_hdr(uint32_t type, uint64_t id, uint32_t sender, uint64_t epoch);
 /* A reply header for request m, from node sender at epoch. */
 struct ps_hdr	 msg_reply_hdr(const struct ps_msg *m, uint32_t type, uint32_t sender,
 		    uint64_t epoch);

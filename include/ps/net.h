@@ -4,7 +4,11 @@
 
 #include <stddef.h>
 
-/* Connect to host:port (blocking), TCP_NODELAY on. fd or -1 and cause. */
+/* Seconds a connect may take before it fails. */
+#define NET_CONNECT_SECS	5
+
+/* Connect to host:port (blocking, at most NET_CONNECT_SECS), TCP_NODELAY on. fd or -1
+ * and cause. */
 int	net_connect(const char *host, int port, char **cause);
 /* Bound and listening socket on host:port. fd or -1 and cause; *bound = actual port. */
 int	net_listen(const char *host, int port, int *bound, char **cause);

@@ -1,7 +1,20 @@
-/* Peers on the event loop: the one place where libevent meets the frame codec
- * (after tmux's proc.c). A program adds a peer with a dispatch callback; the callback
- * gets each decoded message, and NULL once when the peer is gone (peers accepted
- * with peer_accept only once their HELLO was good: before that the owner never saw them). */
+/*
+ * Peers on the event loop: the one place where libevent meets the frame codec (after
+ * tmux's proc.c). A daemon is a server and a client at once:
+ *
+ *  - peer_accept() takes a connection that must shake hands first (HELLO);
+ *    peer_connect() makes one from inside the loop, HELLO included;
+ *  - every message is checked against the protocol table (type known, arguments in
+ *    format, sender's role allowed) before the owner's callback sees it;
+ *  - peer_call() sends a request and routes its reply (matched by id) to a callback,
+ *    or calls it with NULL on timeout or when the peer is lost;
+ *  - peer_defer() keeps a request (its frame copied) to be answered later, from
+ *    another event (memcached's suspended responses, redis' blocked clients); with
+ *    hold, nothing more is read from that peer until then, so replies keep their order.
+ *
+ * The owner's callback gets each request and NULL once when the peer is gone (an
+ * accepted peer only once its HELLO was good: before that the owner never saw it).
+ */
 #ifndef PS_PEER_H
 #define PS_PEER_H
 
@@ -9,33 +22,43 @@
 #include <stdint.h>
 #include <event2/event.h>
 
+#include "ps/log.h"
 #include "ps/msg.h"
 
 struct ps_peer;
+struct ps_defer;
 typedef void (*peer_cb)(struct ps_peer *, struct ps_msg *, void *arg);
+/* A reply to peer_call: m is the reply (ERROR included: why is then its text), or
+ * NULL with why set when there will be none (timeout, connection lost). */
+typedef void (*reply_cb)(struct ps_peer *, struct ps_msg *m, const char *why, void *arg);
 
 struct ps_peer_info {
-	uint32_t	 role;		/* from the peer's HELLO */
+	uint32_t	 role;		/* from the peer's HELLO or HELLO_OK */
 	uint32_t	 node_id;
 	char		 name[80];	/* "ps-worker@127.0.0.1:5555" for logs */
 };
 
-/*
- * Accepted connection: the peer must send HELLO first, with our protocol version;
- * the peer layer answers HELLO_OK (self_role, self_id) or ERROR and closes.
- */
-struct ps_peer	*peer_accept(struct event_base *, int fd, size_t max_frame,
-		    uint32_t self_role, uint32_t self_id, peer_cb, void *arg);
-/* A connection whose handshake is done (see conn_open); the peer layer owns fd. */
-struct ps_peer	*peer_attach(struct event_base *, int fd, const char *name,
-		    size_t max_frame, peer_cb, void *arg);
-/* Bytes already read from the peer's socket (after a blocking handshake): they are
- * dispatched from the event loop as if just received. */
-void		 peer_feed(struct ps_peer *, const char *data, size_t len);
+/* What this process says about itself in handshakes. */
+void		 peer_set_self(uint32_t role, uint32_t id, const char *progname);
+void		 peer_set_self_id(uint32_t id);
+
+struct ps_peer	*peer_accept(struct event_base *, int fd, size_t max_frame, peer_cb,
+		    void *arg);
+/* Connect to host:port without blocking the loop; HELLO goes first, and frames sent
+ * before the handshake ends wait behind it. A failure calls cb with NULL. name is
+ * for logs ("scheduler", "server 3"). */
+struct ps_peer	*peer_connect(struct event_base *, const char *host, int port,
+		    const char *name, size_t max_frame, peer_cb, void *arg);
 /* Close every peer (at exit, so nothing is left allocated). */
 void		 peer_close_all(void);
 /* Queue w's frames (copied) and reset w. */
 void		 peer_send(struct ps_peer *, struct ps_wbuf *w);
+/* A fresh request id for a frame to this peer. */
+uint64_t	 peer_next_id(struct ps_peer *);
+/* Send w (one request, its id from peer_next_id) and call cb with its reply, or
+ * with NULL after timeout seconds (0: no timeout) or if the peer is lost. */
+void		 peer_call(struct ps_peer *, struct ps_wbuf *w, double timeout, reply_cb cb,
+		    void *arg);
 /* Reply ERROR to request m and keep the connection. */
 void		 peer_error(struct ps_peer *, const struct ps_msg *m, unsigned int code,
 		    const char *fmt, ...) PS_PRINTF(4, 5);
@@ -44,9 +67,21 @@ void		 peer_fail(struct ps_peer *, unsigned int code, const char *fmt, ...)
 		    PS_PRINTF(3, 4);
 /* Close now, without calling back. */
 void		 peer_close(struct ps_peer *);
+int		 peer_alive(const struct ps_peer *);
 const struct ps_peer_info *peer_info(const struct ps_peer *);
 void		*peer_data(const struct ps_peer *);
 void		 peer_set_data(struct ps_peer *, void *);
+
+/* Keep request m to answer later. hold: read nothing more from the peer until then. */
+struct ps_defer	*peer_defer(struct ps_peer *, const struct ps_msg *m, int hold);
+/* The kept request, valid until the defer is finished. */
+struct ps_msg	*defer_msg(struct ps_defer *);
+/* The peer, or NULL if it has gone meanwhile (the reply then goes nowhere). */
+struct ps_peer	*defer_peer(struct ps_defer *);
+/* Send w (may be empty) as the answer, resume reading if held, free the defer. */
+void		 defer_reply(struct ps_defer *, struct ps_wbuf *w);
+void		 defer_error(struct ps_defer *, unsigned int code, const char *fmt, ...)
+		    PS_PRINTF(3, 4);
 
 /* Listen on host:port (0: any free port); *bound gets the port. NULL and cause on
  * error. cb gets each accepted socket. */

@@ -1,8 +1,56 @@
-/* ps-server: holds parameter shards and applies pushed gradients. */
+/* ps-server: holds parameter shards and applies pushed gradients. The struct is
+ * shared by lib/server.c (requests) and lib/migrate.c (sending slots away). */
 #ifndef PS_SERVER_H
 #define PS_SERVER_H
 
 #include "ps/conf.h"
+#include "ps/map.h"
+#include "ps/peer.h"
+#include "ps/proc.h"
+#include "ps/store.h"
+
+/* A request waiting for an arriving slot. */
+struct parked {
+	struct ps_defer		*d;
+	double			 since;
+	struct parked		*next;
+};
+
+struct migration;
+
+struct server {
+	const struct ps_conf	*conf;
+	struct ps_proc		 proc;
+	struct ps_listener	*listener;
+	struct ps_peer		*sched;
+	struct event		*beat;
+	struct event		*retry;		/* reconnect to the scheduler at start */
+	double			 started;
+	double			 register_by;	/* give up on the scheduler after this */
+	int			 registered;
+	int			 status;	/* exit status */
+	uint32_t		 id;
+	int			 port;
+	struct ps_map		 map;
+	struct ps_store		 store;
+	uint32_t		 moved_to[PS_NSLOTS];	/* node a slot was handed to */
+	struct ps_node		*dests;		/* addresses of those nodes */
+	uint32_t		 ndests;
+	struct parked		*parked;
+	double			 retry_since;	/* of the parked request being retried */
+	struct migration	*mig;		/* the one outgoing move, or NULL */
+	uint32_t		 dim;
+	uint32_t		 width;
+	struct ps_wbuf		 out;
+	/* scratch, reused by every request */
+	uint16_t		*slot_of;
+	float			*fbuf;
+	size_t			 slot_cap;
+	size_t			 fbuf_cap;
+	/* counters for STATUS and heartbeats */
+	uint64_t		 pulls, pushes, keys_pulled, keys_pushed;
+	uint64_t		 keys_in, keys_out, slots_in, slots_out;
+};
 
 /* Register with the scheduler, serve until SHUTDOWN or a signal. Exit status. */
 int	server_run(const struct ps_conf *);

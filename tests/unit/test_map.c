@@ -254,12 +254,22 @@ test_unpack_refuses(void)
 	cause = NULL;
 	owner[0] = 0;
 
-	/* no servers: every slot names a server that is not there */
+	/* no servers (the map a server gets before the first): owners must all be 0 */
 	memset(owner, 0, sizeof owner);
+	owner[10] = 1;
 	CHECK(unpack_raw(&m, 0, 0, owner, 2 * PS_NSLOTS, &cause) == -1);
-	CHECK_STR(cause, "map: slot 0 names server 0 of 0");
+	CHECK_STR(cause, "map: slot 10 names server 1 of 0");
 	free(cause);
 	cause = NULL;
+	owner[10] = 0;
+	{
+		struct ps_map empty;
+
+		map_init(&empty);
+		CHECK(unpack_raw(&empty, 0, 0, owner, 2 * PS_NSLOTS, &cause) == 0);
+		CHECK(empty.nservers == 0);
+		map_free(&empty);
+	}
 
 	/* slot tables of the wrong size */
 	CHECK(unpack_raw(&m, 1, 0, owner, 2 * PS_NSLOTS - 2, &cause) == -1);

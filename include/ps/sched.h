@@ -1,0 +1,65 @@
+/* The scheduler's state, shared by lib/scheduler.c (membership, barriers, status)
+ * and lib/reshard.c (slot moves). */
+#ifndef PS_SCHED_H
+#define PS_SCHED_H
+
+#include "ps/conf.h"
+#include "ps/map.h"
+#include "ps/peer.h"
+#include "ps/proc.h"
+
+enum node_state { NODE_ALIVE, NODE_DONE, NODE_DEAD };
+
+struct node {
+	uint32_t	 id;
+	uint32_t	 role;
+	uint32_t	 rank;
+	char		*host;		/* where a server listens */
+	int		 port;
+	char		 addr[80];	/* where the connection comes from */
+	struct ps_peer	*peer;
+	enum node_state	 state;
+	double		 since;		/* registered at */
+	double		 last_seen;
+	int		 status;	/* exit status from DONE */
+	uint64_t	 waiting;	/* request id of a REGISTER or GET_MAP held
+					 * until the map is in force; 0: none */
+	uint32_t	 waiting_type;
+	uint64_t	 barrier_id;	/* request id of a pending BARRIER; 0: none */
+	int		 drained;	/* emptied by ps-ctl drain: rebalance leaves it out */
+	/* from heartbeats, for ps-ctl status */
+	uint64_t	 keys, memory, pushes, pulls, examples;
+	double		 push_rate, pull_rate, beat_at;
+};
+
+struct reshard;
+
+struct sched {
+	const struct ps_conf	*conf;
+	struct ps_proc		 proc;
+	struct ps_listener	*listener;
+	struct event		*tick;
+	struct event		*quit;
+	struct node		 self;		/* the scheduler's own row in STATUS */
+	struct node		**nodes;
+	uint32_t		 nnodes;
+	uint32_t		 next_id;
+	uint32_t		 servers;	/* registered */
+	uint32_t		 workers;
+	struct ps_map		 map;
+	int			 map_live;	/* every server acknowledged the first map */
+	uint32_t		 acks;
+	char			*barrier;	/* name of the open barrier, or NULL */
+	int			 ending;
+	int			 stopping;	/* ps-ctl shutdown */
+	int			 failed;
+	struct reshard		*reshard;	/* the slot moves under way, or NULL */
+	struct ps_wbuf		 out;
+};
+
+const char	*sched_node_name(const struct node *);
+struct node	*sched_find(struct sched *, uint32_t id);
+/* Send the map (its epoch already raised) to every live server. */
+void		 sched_publish_map(struct sched *);
+
+#endif

@@ -128,7 +128,7 @@ sched_publish_map(struct sched *s)
 	s->acks = 0;
 	for (i = 0; i < s->nnodes; i++) {
 		struct node *n = s->nodes[i];
-		if (n->role != PS_ROLE_SERVER || n->state != NODE_ALIVE)
+		if (n->role != PS_ROLE_SERVER || n->state != NODE_ALIVE || n->peer == NULL)
 			continue;
 		sched_put_map(s, n, PS_MSG_MAP, peer_next_id(n->peer));
 		peer_call(n->peer, &s->out, 30.0, sched_map_acked, s);
@@ -533,12 +533,12 @@ sched_node_lost(struct sched *s, struct node *n, const char *why)
 	    (i == -1 || map_count_slots(&s->map, i) == 0)) {
 		/* A spare or drained server held nothing: nothing is lost. */
 		log_info("%s left (it held no slots)", sched_node_name(n));
+		sched_forget(s, n);
 		if (i >= 0) {
 			map_remove_server(&s->map, i);
 			s->map.epoch++;
 			sched_publish_map(s);
 		}
-		sched_forget(s, n);
 		return;
 	}
 	n->state = NODE_DEAD;

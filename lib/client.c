@@ -117,7 +117,9 @@ client_disconnect_servers(struct ps_client *c)
 	free(c->count);
 	free(c->first);
 	free(c->acked);
+	free(c->down);
 	c->count = c->first = c->acked = NULL;
+	c->down = NULL;
 }
 
 /* Room for one connection (and its bookkeeping) per server of the map; a new one is
@@ -131,10 +133,12 @@ client_grow_servers(struct ps_client *c, uint32_t from)
 	c->count = xreallocarray(c->count, n, sizeof *c->count);
 	c->first = xreallocarray(c->first, n, sizeof *c->first);
 	c->acked = xreallocarray(c->acked, n, sizeof *c->acked);
+	c->down = xreallocarray(c->down, n, sizeof *c->down);
 	for (i = from; i < c->map.nservers; i++) {
 		memset(&c->servers[i], 0, sizeof c->servers[i]);
 		c->servers[i].fd = -1;
 		c->count[i] = c->first[i] = c->acked[i] = 0;
+		c->down[i] = 0;
 	}
 }
 
@@ -185,8 +189,7 @@ client_open(struct ps_client *c, const struct ps_conf *conf, uint32_t role,
 	/* The scheduler answers once every server has joined. */
 	if (conn_call(&c->sched, &c->w, &m, PS_MSG_REGISTER_OK, cause) != 0)
 		goto fail;
-	if (msg_check(&m, "uu" PS_MAP_FMT, cause) != 0 ||
-	    map_unpack(&c->map, &m, 2, cause) != 0) {
+	if (map_unpack(&c->map, &m, 2, cause) != 0) {
 		msg_free(&m);
 		goto fail;
 	}
@@ -246,7 +249,7 @@ client_refresh_map(struct ps_client *c, char **cause)
 	if (client_sched_call(c, &c->w, &m, PS_MSG_MAP, cause) != 0)
 		return -1;
 	map_init(&map);
-	if (msg_check(&m, PS_MAP_FMT, cause) != 0 || map_unpack(&map, &m, 0, cause) != 0) {
+	if (map_unpack(&map, &m, 0, cause) != 0) {
 		msg_free(&m);
 		return -1;
 	}
@@ -273,8 +276,6 @@ client_moved(struct ps_client *c, const struct ps_msg *m, int *unknown, char **c
 	size_t len, i;
 	uint32_t *index, n, before = c->map.nservers;
 
-	if (msg_check(m, "uab", cause) != 0)
-		return -1;
 	list = &m->args[1];
 	n = list->via.array.size;
 	index = xcalloc(n ? n : 1, sizeof *index);
@@ -419,12 +420,13 @@ client_send_chunk(struct ps_client *c, uint32_t s, int push, const uint64_t *key
 	msg_end(&c->w);
 	if ((conn = client_server(c, s, cause)) == NULL) {
 		wbuf_reset(&c->w);
-		return -1;
+		return -2;
 	}
-	return conn_send(conn, &c->w, cause);
+	return conn_send(conn, &c->w, cause) == 0 ? 0 : -2;
 }
 
-/* Read the reply to one chunk. Keys refused with MOVED go to retry[]. */
+/* Read the reply to one chunk. Keys refused with MOVED go to retry[]. 0, -1, or
+ * -2 if the connection failed. */
 static int
 client_recv_chunk(struct ps_client *c, uint32_t s, int push, float *vals, size_t from,
     size_t nk, size_t *nretry, char **cause)
@@ -438,22 +440,22 @@ client_recv_chunk(struct ps_client *c, uint32_t s, int push, float *vals, size_t
 	char *why;
 
 	if (conn_recv(conn, &m, cause) != 0)
-		return -1;
+		return -2;
 	switch (m.hdr.type) {
 	case PS_MSG_MOVED:
+		/* The map may grow, and c->servers move: conn is not used after. */
 		if (client_moved(c, &m, &c->stale, &why) != 0) {
-			xasprintf(cause, "%s: %s", conn->name, why);
+			xasprintf(cause, "%s: %s", c->servers[s].name, why);
 			free(why);
 			msg_free(&m);
 			return -1;
 		}
-		conn = &c->servers[s];	/* the map may have grown */
 		memcpy(c->retry + *nretry, idx, nk * sizeof *idx);
 		*nretry += nk;
 		msg_free(&m);
 		return 0;
 	case PS_MSG_PULL_OK:
-		if (push || msg_check(&m, "b", &why) != 0)
+		if (push)
 			break;
 		p = msg_bin(&m, 0, &len);
 		if (len != nk * dim * 4) {
@@ -478,21 +480,85 @@ client_recv_chunk(struct ps_client *c, uint32_t s, int push, float *vals, size_t
 			break;
 		msg_free(&m);
 		return 0;
-	case PS_MSG_ERROR:
-		if (msg_check(&m, "us", &why) == 0) {
-			char *text = msg_strdup(&m, 1);
-			xasprintf(cause, "%s: %s", conn->name, text);
-			free(text);
-			msg_free(&m);
-			return -1;
-		}
-		free(why);
-		break;
+	case PS_MSG_ERROR: {
+		char *text = msg_strdup(&m, 1);
+
+		xasprintf(cause, "%s: %s", conn->name, text);
+		free(text);
+		msg_free(&m);
+		return -1;
+	}
 	}
 	xasprintf(cause, "%s: unexpected %s reply to %s", conn->name,
 	    proto_type_name(m.hdr.type), push ? "PUSH" : "PULL");
 	msg_free(&m);
 	return -1;
+}
+
+/* Sort retry[0..n) (key indices): MOVED replies come server by server, and a
+ * server wants its keys ascending. Rare, and short: insertion sort of runs. */
+static void
+client_sort_retry(struct ps_client *c, size_t n)
+{
+	size_t i, j;
+
+	for (i = 1; i < n; i++) {
+		uint32_t v = c->retry[i];
+
+		for (j = i; j > 0 && c->retry[j - 1] > v; j--)
+			c->retry[j] = c->retry[j - 1];
+		c->retry[j] = v;
+	}
+}
+
+/*
+ * The connection to server s failed (it was stopped, say, after a drain). Its keys not
+ * yet answered are tried again after the map is fetched: a server that answered
+ * nothing for them applied nothing that was not answered... unless it died holding
+ * slots, and then the map still names it and the next attempt fails for good.
+ */
+static int
+client_lost(struct ps_client *c, uint32_t s, size_t chunk, size_t *nretry, char **cause)
+{
+	size_t from = c->acked[s] * chunk;
+
+	if (c->lost == c->map.servers[s].id) {
+		log_debug("server %u failed again", c->lost);
+		return -1;
+	}
+	log_debug("%s; asking the scheduler where its slots are", *cause);
+	c->lost = c->map.servers[s].id;
+	free(*cause);
+	*cause = NULL;
+	conn_close(&c->servers[s]);
+	c->servers[s].fd = -1;
+	if (from < c->count[s]) {
+		memcpy(c->retry + *nretry, c->order + c->first[s] + from,
+		    (c->count[s] - from) * sizeof *c->retry);
+		*nretry += c->count[s] - from;
+	}
+	c->acked[s] = (c->count[s] + chunk - 1) / chunk;
+	c->down[s] = 1;
+	c->stale = 1;
+	return 0;
+}
+
+/* Read server s's replies until at most left of the sent chunks are unanswered.
+ * 0, -1, or -2 if the connection failed. */
+static int
+client_wait(struct ps_client *c, uint32_t s, int push, float *vals, size_t chunk,
+    size_t sent, size_t left, size_t *nretry, char **cause)
+{
+	int r;
+
+	while (sent - c->acked[s] > left) {
+		r = client_recv_chunk(c, s, push, vals, c->acked[s] * chunk,
+		    client_chunk_len(c, s, c->acked[s], chunk), nretry, cause);
+		if (r != 0)
+			return r;
+		c->acked[s]++;
+	}
+	return 0;
 }
 
 static int
@@ -501,7 +567,7 @@ client_rpc(struct ps_client *c, int push, const uint64_t *keys, size_t n, float 
 {
 	size_t i, chunk = client_chunk(c), ntodo = n, nretry, rounds;
 	uint32_t s, ns;
-	int attempt;
+	int attempt, r;
 
 	if (n == 0)
 		return 0;
@@ -512,6 +578,7 @@ client_rpc(struct ps_client *c, int push, const uint64_t *keys, size_t n, float 
 	client_grow(c, n);
 	for (i = 0; i < n; i++)
 		c->todo[i] = i;
+	c->lost = 0;
 	for (attempt = 0; attempt < CLIENT_RETRIES; attempt++) {
 		ns = c->map.nservers;
 		client_split(c, keys, ntodo);
@@ -522,29 +589,34 @@ client_rpc(struct ps_client *c, int push, const uint64_t *keys, size_t n, float 
 			if ((c->count[s] + chunk - 1) / chunk > rounds)
 				rounds = (c->count[s] + chunk - 1) / chunk;
 			c->acked[s] = 0;
+			c->down[s] = 0;
 		}
 		nretry = 0;
 		/* Chunk r to every server, then chunk r+1: all servers busy at once. */
 		for (i = 0; i < rounds; i++) {
 			for (s = 0; s < ns; s++) {
-				if (i * chunk >= c->count[s])
+				if (i * chunk >= c->count[s] || c->down[s])
 					continue;
-				for (; i - c->acked[s] >= CLIENT_WINDOW; c->acked[s]++)
-					if (client_recv_chunk(c, s, push, vals,
-					    c->acked[s] * chunk, client_chunk_len(c, s,
-					    c->acked[s], chunk), &nretry, cause) != 0)
-						return -1;
-				if (client_send_chunk(c, s, push, keys, vals, i * chunk,
-				    client_chunk_len(c, s, i, chunk), cause) != 0)
+				r = client_wait(c, s, push, vals, chunk, i, CLIENT_WINDOW - 1,
+				    &nretry, cause);
+				if (r == 0)
+					r = client_send_chunk(c, s, push, keys, vals,
+					    i * chunk, client_chunk_len(c, s, i, chunk), cause);
+				if (r == -2)
+					r = client_lost(c, s, chunk, &nretry, cause);
+				if (r != 0)
 					return -1;
 			}
 		}
 		for (s = 0; s < ns; s++) {
-			for (; c->acked[s] * chunk < c->count[s]; c->acked[s]++)
-				if (client_recv_chunk(c, s, push, vals, c->acked[s] * chunk,
-				    client_chunk_len(c, s, c->acked[s], chunk), &nretry,
-				    cause) != 0)
-					return -1;
+			if (c->down[s])
+				continue;
+			r = client_wait(c, s, push, vals, chunk,
+			    (c->count[s] + chunk - 1) / chunk, 0, &nretry, cause);
+			if (r == -2)
+				r = client_lost(c, s, chunk, &nretry, cause);
+			if (r != 0)
+				return -1;
 		}
 		if (nretry == 0)
 			return 0;
@@ -556,6 +628,7 @@ client_rpc(struct ps_client *c, int push, const uint64_t *keys, size_t n, float 
 		if ((c->stale || attempt >= 3) && client_refresh_map(c, cause) != 0)
 			return -1;
 		c->stale = 0;
+		client_sort_retry(c, nretry);
 		memcpy(c->todo, c->retry, nretry * sizeof *c->todo);
 		ntodo = nretry;
 	}

@@ -19,8 +19,7 @@ int
 conn_open(struct ps_conn *c, const char *host, int port, uint32_t role, uint32_t id,
     const char *progname, size_t max_frame, double retry_secs, char **cause)
 {
-	struct ps_hdr	h = { .version = PS_PROTOCOL_VERSION, .type = PS_MSG_HELLO,
-			    .sender = id };
+	struct ps_hdr	h = msg_hdr(PS_MSG_HELLO, 0, id, 0);
 	struct ps_wbuf	w;
 	struct ps_msg	m;
 	double		deadline = net_now() + retry_secs;
@@ -52,11 +51,6 @@ conn_open(struct ps_conn *c, const char *host, int port, uint32_t role, uint32_t
 		return -1;
 	}
 	wbuf_free(&w);
-	if (msg_check(&m, "uu", cause) != 0) {
-		msg_free(&m);
-		conn_close(c);
-		return -1;
-	}
 	c->peer_role = msg_uint(&m, 0);
 	c->peer_id = msg_uint(&m, 1);
 	msg_free(&m);
@@ -108,6 +102,7 @@ int
 conn_recv(struct ps_conn *c, struct ps_msg *m, char **cause)
 {
 	const char *payload;
+	const struct ps_proto *row;
 	size_t flen, want;
 	ssize_t n;
 	char *why;
@@ -136,6 +131,18 @@ conn_recv(struct ps_conn *c, struct ps_msg *m, char **cause)
 	}
 	/* The message points into the buffer: it stays put until the next read. */
 	rbuf_consume(&c->in, 4 + flen);
+	/* Checked against the protocol table, as the event-loop side does. */
+	if ((row = proto_lookup(m->hdr.type)) == NULL) {
+		xasprintf(cause, "%s: unknown message type %u", c->name, m->hdr.type);
+		msg_free(m);
+		return -1;
+	}
+	if (msg_check(m, row->fmt, &why) != 0) {
+		xasprintf(cause, "%s: %s", c->name, why);
+		free(why);
+		msg_free(m);
+		return -1;
+	}
 	return 0;
 }
 
@@ -145,11 +152,10 @@ conn_expect(struct ps_conn *c, struct ps_msg *m, uint32_t want, char **cause)
 	if (conn_recv(c, m, cause) != 0)
 		return -1;
 	if (m->hdr.type == PS_MSG_ERROR) {
-		if (msg_check(m, "us", cause) == 0) {
-			char *text = msg_strdup(m, 1);
-			xasprintf(cause, "%s: %s", c->name, text);
-			free(text);
-		}
+		char *text = msg_strdup(m, 1);
+
+		xasprintf(cause, "%s: %s", c->name, text);
+		free(text);
 		msg_free(m);
 		return -1;
 	}

@@ -64,10 +64,22 @@ plan_rebalance(const struct ps_map *m, const uint8_t *use, struct ps_move **move
 	target = xcalloc(m->nservers, sizeof *target);
 	for (s = 0; s < PS_NSLOTS; s++)
 		have[m->owner[s]]++;
-	/* Servers in use share the slots; the first NSLOTS % nuse get one more. */
+	/* Servers in use share the slots, NSLOTS % nuse of them one more: those that have
+	 * more than their share already first, so that their extra slot stays put, then
+	 * the others in server order. */
 	for (i = 0; i < m->nservers; i++)
 		if (use[i])
-			target[i] = PS_NSLOTS / nuse + (k++ < PS_NSLOTS % nuse);
+			target[i] = PS_NSLOTS / nuse;
+	for (i = 0; i < m->nservers && k < PS_NSLOTS % nuse; i++)
+		if (use[i] && have[i] > target[i]) {
+			target[i]++;
+			k++;
+		}
+	for (i = 0; i < m->nservers && k < PS_NSLOTS % nuse; i++)
+		if (use[i] && have[i] <= PS_NSLOTS / nuse) {
+			target[i]++;
+			k++;
+		}
 	/* Donors give their highest slots; receivers take in server order. */
 	for (s = PS_NSLOTS; s-- > 0;) {
 		uint32_t from = m->owner[s], to;

@@ -23,13 +23,14 @@ int
 rbuf_frame(const struct ps_rbuf *r, size_t max_frame, const char **payload, size_t *flen,
     size_t *want, char **cause)
 {
-	const unsigned char *p = (const unsigned char *)r->data + r->start;
+	const unsigned char *p;
 	size_t have = r->end - r->start, n;
 
 	if (have < 4) {
 		*want = 4;
 		return 0;
 	}
+	p = (const unsigned char *)r->data + r->start;	/* not before: data may be NULL */
 	n = ((size_t)p[0] << 24) | ((size_t)p[1] << 16) | ((size_t)p[2] << 8) | p[3];
 	if (n == 0 || n > max_frame) {
 		xasprintf(cause, "frame of %zu bytes refused (limit %zu)", n, max_frame);

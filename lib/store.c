@@ -139,8 +139,9 @@ store_pack(const struct ps_store *st, struct ps_store_cursor *c, size_t max_keys
 		take[nslots++] = rem < room ? rem : room;
 		total += take[nslots - 1];
 		room -= take[nslots - 1];
-		if (take[nslots - 1] == rem)
-			ndone++;
+		if (take[nslots - 1] < rem)
+			break;		/* goes on in the next frame: nothing after it */
+		ndone++;
 	}
 
 	/* Five bins (header at most 5 bytes each): room for all before the first. */

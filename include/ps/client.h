@@ -47,6 +47,8 @@ struct ps_client {
 	size_t			*count;		/* keys per server */
 	size_t			*first;		/* start of each server's run in order[] */
 	size_t			*acked;		/* chunks of each server's run answered */
+	uint8_t			*down;		/* connection lost in this attempt */
+	uint32_t		 lost;		/* node id of the last server lost */
 	int			 stale;		/* a slot's owner is unknown: fetch the map */
 	int			 in_order;	/* order[] is 0, 1, 2, ...: copy in bulk */
 };

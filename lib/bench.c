@@ -115,6 +115,21 @@ bench_report(const struct bench_opts *b, const char *op, size_t n, uint32_t dim,
 	fflush(stdout);
 }
 
+/* With --check-all: how many keys had every value checked, and found exact. */
+static void
+bench_report_check(const struct bench_opts *b, size_t n, uint32_t dim, long rounds,
+    size_t checked)
+{
+	if (b->json)
+		printf("{\"op\":\"check\",\"keys\":%zu,\"dim\":%u,\"rounds\":%ld,"
+		    "\"checked\":%zu,\"values\":%zu}\n", n, dim, rounds, checked,
+		    checked * dim);
+	else
+		printf("check keys=%zu dim=%u rounds=%ld checked=%zu values=%zu\n", n,
+		    dim, rounds, checked, checked * dim);
+	fflush(stdout);
+}
+
 /* The keys whose values are checked: up to BENCH_CHECK_KEYS spread evenly, and the
  * last one, since the end of a batch is where chunks are cut. Returns the count. */
 static size_t
@@ -129,47 +144,77 @@ bench_sample(size_t n, size_t *idx)
 	return m;
 }
 
-/* Keep the sampled keys' values of vals in out. */
+/* Keep the checked keys' values of vals in out: those of idx, or all m if idx is NULL. */
 static void
 bench_keep(const size_t *idx, size_t m, uint32_t dim, const float *vals, float *out)
 {
 	size_t i;
 
+	if (idx == NULL) {
+		memcpy(out, vals, m * dim * sizeof *out);
+		return;
+	}
 	for (i = 0; i < m; i++)
 		memcpy(out + i * dim, vals + idx[i] * dim, dim * sizeof *out);
 }
 
 /*
- * Compare the sampled values pulled at the end with base + times * g: 0, or -1 with
- * the first difference in *cause.
+ * Does the pulled value match base + times * g? Each partial sum is a multiple of 1/8
+ * while base is: below 2^21 every one is a float, so with exact the sum must be met to
+ * the bit. Otherwise (or past 2^21, where each add may round by half a float ulp) a
+ * tolerance smaller than the smallest gradient step is allowed.
+ */
+static int
+bench_match(double got, double b, double g, long times, int exact)
+{
+	double want = b + (double)times * g;
+
+	if (exact && b * 8 == nearbyint(b * 8) &&
+	    fabs(b) + (double)times * fabs(g) < 0x1p21)
+		return got == want;
+	return fabs(got - want) <= 1e-6 * fmax(1.0, fabs(want)) +
+	    (double)times * fabs(want) * 0x1p-24;
+}
+
+/*
+ * Compare the values pulled at the end with base + times * g, for the m keys of idx
+ * (every key if idx is NULL): 0, or -1 with the first difference and the count of keys
+ * that differ in *cause.
  */
 static int
 bench_check(const uint64_t *keys, const size_t *idx, size_t m, uint32_t dim,
-    const float *base, const float *g, const float *got, long times, char **cause)
+    const float *base, const float *g, const float *got, long times, int exact,
+    char **cause)
 {
-	size_t i, j, k;
+	size_t i, j, k, key, bad = 0, bad_i = 0, bad_j = 0;
+	int differs;
 
 	for (i = 0; i < m; i++) {
+		key = idx != NULL ? idx[i] : i;
+		differs = 0;
 		for (j = 0; j < dim; j++) {
-			double b = base[i * dim + j];
-			double want;
-
-			k = idx[i] * dim + j;
-			want = b + (double)times * g[k];
-			/* Exact while sums stay below 2^21; past that, each add may
-			 * round by half a float ulp. */
-			if (fabs((double)got[k] - want) > 1e-6 * fmax(1.0, fabs(want)) +
-			    (double)times * fabs(want) * 0x1p-24) {
-				xasprintf(cause, "key %llu value %zu: pulled %.9g, want %.9g "
-				    "(%.9g + %ld pushes of %.9g): are the servers running "
-				    "optimizer.name=sum with model.dim=%u?",
-				    (unsigned long long)keys[idx[i]], j, got[k], want, b,
-				    times, g[k], dim);
-				return -1;
+			k = key * dim + j;
+			if (bench_match(got[k], base[i * dim + j], g[k], times, exact))
+				continue;
+			if (bad == 0 && !differs) {
+				bad_i = i;
+				bad_j = j;
 			}
+			differs = 1;
 		}
+		bad += differs;
 	}
-	return 0;
+	if (bad == 0)
+		return 0;
+	key = idx != NULL ? idx[bad_i] : bad_i;
+	k = key * dim + bad_j;
+	xasprintf(cause, "key %llu value %zu: pulled %.9g, want %.9g (%.9g + %ld pushes "
+	    "of %.9g); %zu of %zu keys checked differ: are the servers running "
+	    "optimizer.name=sum with model.dim=%u, and is no other client pushing "
+	    "these keys?", (unsigned long long)keys[key], bad_j, got[k],
+	    (double)base[bad_i * dim + bad_j] + (double)times * g[k],
+	    base[bad_i * dim + bad_j], times, g[k], bad, m, dim);
+	return -1;
 }
 
 /* Gradients: multiples of 1/8 in [-16, 15.875], eight from each random number. */
@@ -194,6 +239,7 @@ bench_one(const struct bench_opts *b, struct ps_client *c, const struct ps_conf 
 	uint32_t dim = conf->optim.dim;
 	long rounds = bench_rounds(b, n), r;
 	size_t nf = n * dim, idx[BENCH_CHECK_KEYS + 2], m = 0;
+	size_t *which = idx;	/* the keys checked; NULL: every one */
 	uint64_t *keys;
 	float *grads, *vals, *base = NULL;
 	double *tpush, *tpull, t0;
@@ -211,11 +257,15 @@ bench_one(const struct bench_opts *b, struct ps_client *c, const struct ps_conf 
 
 	/* The keys may hold values from an earlier run against the same servers. */
 	if (check) {
-		m = bench_sample(n, idx);
+		if (b->check_all) {
+			m = n;
+			which = NULL;
+		} else
+			m = bench_sample(n, idx);
 		base = xreallocarray(NULL, m * dim, sizeof *base);
 		if (client_pull(c, keys, n, vals, &cause) != 0)
 			goto out;
-		bench_keep(idx, m, dim, vals, base);
+		bench_keep(which, m, dim, vals, base);
 	}
 	/* Warm-up: creates the keys on the servers and sizes every buffer. */
 	t0 = bench_now();
@@ -237,11 +287,13 @@ bench_one(const struct bench_opts *b, struct ps_client *c, const struct ps_conf 
 			goto out;
 		tpull[r] = bench_now() - t0;
 	}
-	if (check && bench_check(keys, idx, m, dim, base, grads, vals, rounds + 1,
-	    &cause) != 0)
+	if (check && bench_check(keys, which, m, dim, base, grads, vals, rounds + 1,
+	    b->check_all, &cause) != 0)
 		goto out;
 	bench_report(b, "push", n, dim, rounds, bench_median(tpush, rounds));
 	bench_report(b, "pull", n, dim, rounds, bench_median(tpull, rounds));
+	if (b->check_all)
+		bench_report_check(b, n, dim, rounds, m);
 	status = 0;
 out:
 	if (status != 0) {

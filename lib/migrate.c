@@ -57,6 +57,11 @@ migrate_remember(struct server *s, uint32_t id, const char *host, int port)
 	s->ndests++;
 }
 
+/*
+ * The move is over, whole or not: the scheduler learns how many of the slots (the
+ * first ones of its list) the destination confirmed, since those are there now
+ * whatever happened after, and why the rest stayed here.
+ */
 static void
 migrate_end(struct server *s, const char *why)
 {
@@ -72,23 +77,22 @@ migrate_end(struct server *s, const char *why)
 			back++;
 		}
 	}
-	if (why != NULL) {
-		log_warnx("moving slots to node %u failed after %zu of %zu slots: %s; %zu "
-		    "slots stay here", g->to, g->acked, g->n, why, back);
-		defer_error(g->d, PS_ERR_SERVER, "moving slots to node %u: %s (%zu of %zu "
-		    "slots moved)", g->to, why, g->acked, g->n);
-	} else {
+	if (why != NULL)
+		log_warnx("moving slots to node %u failed after %zu of %zu slots: %s; the "
+		    "%zu not confirmed stay here (%zu of them had been handed over)",
+		    g->to, g->acked, g->n, why, g->n - g->acked, back);
+	else
 		log_info("moved %zu slots (%llu keys) to node %u in %.3f s", g->n,
 		    (unsigned long long)g->keys, g->to, net_now() - g->started);
-		s->slots_out += g->n;
-		s->keys_out += g->keys;
-		h = msg_reply_hdr(defer_msg(g->d), PS_MSG_MIGRATE_OK, s->id, s->map.epoch);
-		msg_begin(&s->out, &h, 2);
-		msg_put_uint(&s->out, g->n);
-		msg_put_uint(&s->out, g->keys);
-		msg_end(&s->out);
-		defer_reply(g->d, &s->out);
-	}
+	s->slots_out += g->acked;
+	s->keys_out += g->keys;
+	h = msg_reply_hdr(defer_msg(g->d), PS_MSG_MIGRATE_OK, s->id, s->map.epoch);
+	msg_begin(&s->out, &h, 3);
+	msg_put_uint(&s->out, g->acked);
+	msg_put_uint(&s->out, g->keys);
+	msg_put_str(&s->out, why != NULL ? why : "");
+	msg_end(&s->out);
+	defer_reply(g->d, &s->out);
 	peer_close(g->peer);
 	free(g->slots);
 	free(g);

@@ -48,7 +48,7 @@ static const struct ps_proto table[] = {
 	{ PS_MSG_IMPORT,	"IMPORT",	"ub",		SCHED, 0 },
 	{ PS_MSG_IMPORT_OK,	"IMPORT_OK",	"",		SERVER, 1 },
 	{ PS_MSG_MIGRATE,	"MIGRATE",	"usub",		SCHED, 0 },
-	{ PS_MSG_MIGRATE_OK,	"MIGRATE_OK",	"uu",		SERVER, 1 },
+	{ PS_MSG_MIGRATE_OK,	"MIGRATE_OK",	"uus",		SERVER, 1 },
 	{ PS_MSG_SLOT_DATA,	"SLOT_DATA",	"ubbbbb",	SERVER, 0 },
 	{ PS_MSG_SLOT_DATA_OK,	"SLOT_DATA_OK",	"u",		SERVER, 1 },
 };

@@ -84,8 +84,9 @@ reshard_fail(struct sched *s, const char *fmt, const char *why)
 	xasprintf(&text, fmt, why);
 	log_warnx("move %zu of %zu (%zu slots, node %u to node %u) failed: %s",
 	    r->cur + 1, r->nmoves, mv->n, mv->from, mv->to, text);
-	defer_error(r->d, PS_ERR_SERVER, "move %zu of %zu failed: %s (%zu moves done)",
-	    r->cur + 1, r->nmoves, text, r->cur);
+	defer_error(r->d, PS_ERR_SERVER, "move %zu of %zu failed: %s (%zu moves done, "
+	    "%zu slots moved in all; map epoch %llu)", r->cur + 1, r->nmoves, text, r->cur,
+	    r->slots, (unsigned long long)s->map.epoch);
 	free(text);
 	reshard_end(s);
 }
@@ -137,14 +138,19 @@ reshard_done(struct sched *s)
 	reshard_end(s);
 }
 
+/*
+ * The source has answered: the first `moved` slots of the move are at the destination
+ * now, whether or not the rest followed. The map says so under a new epoch before
+ * anything else happens, so that no confirmed slot is ever served empty by its source.
+ */
 static void
 reshard_migrated(struct ps_peer *p, struct ps_msg *m, const char *why, void *arg)
 {
 	struct sched *s = arg;
 	struct reshard *r = s->reshard;
 	struct ps_move *mv;
-	char ranges[160];
-	uint64_t keys;
+	char ranges[160], *text;
+	uint64_t keys, moved;
 	size_t i;
 	int to;
 
@@ -156,21 +162,36 @@ reshard_migrated(struct ps_peer *p, struct ps_msg *m, const char *why, void *arg
 		return;
 	}
 	mv = &r->moves[r->cur];
+	moved = msg_uint(m, 0);
 	keys = msg_uint(m, 1);
-	if ((to = map_find_server(&s->map, mv->to)) == -1) {
-		reshard_fail(s, "%s", "the destination left the map");
+	if (moved > mv->n)
+		moved = mv->n;
+	if (moved > 0) {
+		if ((to = map_find_server(&s->map, mv->to)) == -1) {
+			log_error("node %u confirmed %llu slots and left the map: their "
+			    "keys are lost", mv->to, (unsigned long long)moved);
+			reshard_fail(s, "%s", "the destination left");
+			return;
+		}
+		for (i = 0; i < moved; i++)
+			s->map.owner[mv->slots[i]] = (uint16_t)to;
+		s->map.epoch++;
+		sched_publish_map(s);
+	}
+	r->slots += moved;
+	r->keys += keys;
+	if (moved < mv->n) {
+		text = msg_strdup(m, 2);
+		log_warnx("node %u took %llu of %zu slots from node %u before: %s",
+		    mv->to, (unsigned long long)moved, mv->n, mv->from, text);
+		reshard_fail(s, "source: %s", text);
+		free(text);
 		return;
 	}
-	for (i = 0; i < mv->n; i++)
-		s->map.owner[mv->slots[i]] = (uint16_t)to;
-	s->map.epoch++;
-	sched_publish_map(s);
 	reshard_ranges(mv, ranges, sizeof ranges);
 	log_info("moved %zu slots (%s) from node %u to node %u: %llu keys in %.3f s; "
 	    "map epoch %llu", mv->n, ranges, mv->from, mv->to, (unsigned long long)keys,
 	    net_now() - r->step_started, (unsigned long long)s->map.epoch);
-	r->slots += mv->n;
-	r->keys += keys;
 	r->cur++;
 	reshard_step(s);
 }

@@ -129,6 +129,13 @@ server_owner_of(struct server *s, uint32_t slot, uint32_t *id, const char **host
 	const struct ps_map *m = &s->map;
 	uint32_t i;
 
+	/* A slot on its way here: here it is to be asked for (and the request waits). */
+	if (s->store.state[slot] == SLOT_IMPORTING) {
+		*id = s->id;
+		*host = s->conf->server_host;
+		*port = s->port;
+		return 0;
+	}
 	/* A slot handed over after this map was made: the hand-over knows better. */
 	if (s->moved_to[slot] != 0 && s->store.epoch[slot] >= m->epoch) {
 		for (i = 0; i < s->ndests; i++) {
@@ -659,9 +666,9 @@ server_sched_cb(struct ps_peer *p, struct ps_msg *m, void *arg)
 		proc_exit(&s->proc);
 		return;
 	}
-	/* Keep serving: the parameters here are still good. */
+	/* Keep serving: the parameters here are still good. The tick goes on, for
+	 * requests waiting on arriving slots. */
 	log_warnx("lost the scheduler; still serving %s:%d", s->conf->server_host, s->port);
-	event_del(s->beat);
 }
 
 static void

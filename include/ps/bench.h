@@ -15,11 +15,13 @@ struct bench_opts {
 	size_t		 nsizes;
 	long		 rounds;	/* -r; 0: automatic */
 	int		 json;		/* one JSON object per result line */
+	int		 check_all;	/* --check-all: every key's values, exactly */
 	const char	*parse;		/* --parse file */
 };
 
 /* Push then pull each key count of o against the cluster of conf and print the median
- * times on stdout. Exit status: 0, or 1 (cluster failure, wrong values pulled). */
+ * times on stdout; with o->check_all, a "check" line too, with the count of keys whose
+ * values were checked. Exit status: 0, or 1 (cluster failure, wrong values pulled). */
 int	bench_cluster(const struct bench_opts *o, const struct ps_conf *conf);
 /* Time the libsvm parser over o->parse held in memory and print the median pass on
  * stdout. Exit status: 0, or 1 (unreadable file, a line that does not parse). */

@@ -64,7 +64,8 @@ enum ps_msg_type {
 	PS_MSG_IMPORT = 0x0400,		/* source node id, slots: expect them from the source */
 	PS_MSG_IMPORT_OK,		/* (none) */
 	PS_MSG_MIGRATE,			/* destination id, host, port, slots: send them there */
-	PS_MSG_MIGRATE_OK,		/* slots moved, keys moved */
+	PS_MSG_MIGRATE_OK,		/* slots moved (the first ones of the list), keys
+					 * moved, and why the rest did not ("": all did) */
 	PS_MSG_SLOT_DATA,		/* width, slots, per-slot counts (uint32), keys, state
 					 * floats (width per key), slots completed by this frame */
 	PS_MSG_SLOT_DATA_OK,		/* keys loaded */

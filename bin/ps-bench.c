@@ -16,15 +16,16 @@
 
 static const char usage[] =
     "usage: ps-bench [-nqv] [-c file] [-o name=value] [-k keys[,keys...]] [-r rounds]\n"
-    "                [--json]\n"
+    "                [--check-all] [--json]\n"
     "       ps-bench [-qv] [-r rounds] [--json] --parse file\n";
 
-enum { OPT_JSON = 256, OPT_PARSE };
+enum { OPT_JSON = 256, OPT_PARSE, OPT_CHECK_ALL };
 
 static const struct option longopts[] = {
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ "json", no_argument, NULL, OPT_JSON },
+	{ "check-all", no_argument, NULL, OPT_CHECK_ALL },
 	{ "parse", required_argument, NULL, OPT_PARSE },
 	{ NULL, 0, NULL, 0 },
 };
@@ -103,6 +104,10 @@ main(int argc, char **argv)
 		case OPT_PARSE:
 			b.parse = optarg;
 			break;
+		case OPT_CHECK_ALL:
+			b.check_all = 1;
+			cluster_opts = 1;
+			break;
 		case 'h':
 			printf("%s", usage);
 			cli_help();
@@ -111,6 +116,9 @@ main(int argc, char **argv)
 			    "  -r rounds      timed rounds per key count (default: enough to "
 			    "move 2e7 keys,\n"
 			    "                 3 to 1000); with --parse, passes over the file\n"
+			    "  --check-all    check every key's values exactly, not up to 4096 "
+			    "keys,\n"
+			    "                 and print a check line with the count checked\n"
 			    "  --json         one JSON object per result line\n"
 			    "  --parse file   time the libsvm parser over file instead\n"
 			    "  --help, --version\n"
@@ -134,8 +142,8 @@ main(int argc, char **argv)
 		goto done;
 	}
 	if (b.parse != NULL && cluster_opts) {
-		fprintf(stderr, "ps-bench: --parse takes no cluster options (-c, -o, -n, -k)\n%s",
-		    usage);
+		fprintf(stderr, "ps-bench: --parse takes no cluster options (-c, -o, -n, -k, "
+		    "--check-all)\n%s", usage);
 		status = PS_EXIT_USAGE;
 		goto done;
 	}
@@ -144,6 +152,13 @@ main(int argc, char **argv)
 		status = bench_parse(&b);
 	} else {
 		cli_load(&cli, &conf);
+		if (b.check_all && conf.optim.kind != PS_OPTIM_SUM) {
+			fprintf(stderr, "ps-bench: --check-all needs optimizer.name=sum, not "
+			    "%s: other optimizers' values cannot be predicted\n",
+			    optim_name(conf.optim.kind));
+			status = PS_EXIT_USAGE;
+			goto done;
+		}
 		if (b.nkeys == NULL) {
 			b.nsizes = sizeof default_keys / sizeof default_keys[0];
 			b.nkeys = xreallocarray(NULL, b.nsizes, sizeof *b.nkeys);

@@ -495,20 +495,20 @@ client_recv_chunk(struct ps_client *c, uint32_t s, int push, float *vals, size_t
 	return -1;
 }
 
+static int
+client_cmp_index(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 /* Sort retry[0..n) (key indices): MOVED replies come server by server, and a
- * server wants its keys ascending. Rare, and short: insertion sort of runs. */
+ * server wants its keys ascending. */
 static void
 client_sort_retry(struct ps_client *c, size_t n)
 {
-	size_t i, j;
-
-	for (i = 1; i < n; i++) {
-		uint32_t v = c->retry[i];
-
-		for (j = i; j > 0 && c->retry[j - 1] > v; j--)
-			c->retry[j] = c->retry[j - 1];
-		c->retry[j] = v;
-	}
+	qsort(c->retry, n, sizeof *c->retry, client_cmp_index);
 }
 
 /*

@@ -128,7 +128,7 @@ static void
 migrate_pump(struct server *s)
 {
 	struct migration *g;
-	size_t per_key = 8 + 4 * (size_t)s->width, limit, from, upto, i;
+	size_t per_key = 8 + 4 * (size_t)s->width, limit, slot_bytes, from, upto, i;
 	struct ps_hdr h;
 
 	limit = (size_t)s->conf->max_frame - 1024;
@@ -140,8 +140,11 @@ migrate_pump(struct server *s)
 		h = msg_hdr(PS_MSG_SLOT_DATA, peer_next_id(g->peer), s->id, s->map.epoch);
 		msg_begin(&s->out, &h, 6);
 		msg_put_uint(&s->out, s->width);
-		store_pack(&s->store, &g->cur, limit / per_key > 0 ? limit / per_key : 1,
-		    &s->out);
+		/* A quarter of the frame at most for the slot lists (8 bytes a slot),
+		 * the rest for the entries: a frame never passes net.max_frame. */
+		slot_bytes = limit / 4 < 8 * PS_NSLOTS ? limit / 4 : 8 * PS_NSLOTS;
+		store_pack(&s->store, &g->cur, (limit - slot_bytes) / per_key,
+		    slot_bytes / 8, &s->out);
 		msg_end(&s->out);
 		/* Hand over every slot this frame touched, in the same turn. */
 		upto = g->cur.i + (g->cur.taken > 0);

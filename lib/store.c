@@ -121,7 +121,7 @@ get_u32(const unsigned char *p)
 
 size_t
 store_pack(const struct ps_store *st, struct ps_store_cursor *c, size_t max_keys,
-    struct ps_wbuf *w)
+    size_t max_slots, struct ps_wbuf *w)
 {
 	size_t i, room = max_keys, nslots = 0, ndone = 0, total = 0, j, k = 0;
 	size_t bsz = (size_t)4 * st->width, *take;
@@ -134,7 +134,7 @@ store_pack(const struct ps_store *st, struct ps_store_cursor *c, size_t max_keys
 	for (i = c->i; i < c->nslots; i++) {
 		size_t rem = st->tables[c->slots[i]].count - (i == c->i ? c->taken : 0);
 
-		if (room == 0 && rem > 0)
+		if ((room == 0 && rem > 0) || (nslots == max_slots && nslots > 0))
 			break;
 		take[nslots++] = rem < room ? rem : room;
 		total += take[nslots - 1];

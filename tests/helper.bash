@@ -284,3 +284,41 @@ setup() {
 teardown() {
 	ps_teardown
 }
+
+# --- added for tests/reshard.bats ----------------------------------------------------
+
+# ps_ctl [ARGS...]: ps-ctl against this cluster, in the foreground, with a time limit
+# (status 124).
+ps_ctl() {
+	# shellcheck disable=SC2046
+	timeout "$PS_EXIT_TIMEOUT" "$PS_BUILD/ps-ctl" $(ps_cluster_opts) "$@"
+}
+
+# start_bench NAME [ARGS...]: ps-bench against this cluster in the background; its
+# results in NAME.out, its log in NAME.log.
+start_bench() {
+	local name=$1
+	shift
+	# shellcheck disable=SC2046
+	"$PS_BUILD/ps-bench" $(ps_cluster_opts) "$@" >"$PS_TMP/$name.out" \
+	    2>"$PS_TMP/$name.log" </dev/null 3>&- &
+	ps_track "$name" $!
+}
+
+# ps_status: `ps-ctl status --json` of this cluster on stdout; fails if ps-ctl does.
+ps_status() {
+	ps_ctl status --json
+}
+
+# ps_servers: the ids of the servers, one a line, in the order of their rank.
+ps_servers() {
+	ps_status | jq -r '[.nodes[] | select(.role == "server")] | sort_by(.rank) |
+	    .[].id'
+}
+
+# ps_slots: "ID:SLOTS:STATE" of every server, space-separated, in the order of their
+# rank, as in "1:8192:up 2:0:spare".
+ps_slots() {
+	ps_status | jq -r '[.nodes[] | select(.role == "server")] | sort_by(.rank) |
+	    map("\(.id):\(.slots):\(.state)") | join(" ")'
+}

@@ -58,12 +58,13 @@ uint64_t store_keys_in(const struct ps_store *, const uint16_t *slots, size_t n)
 
 /*
  * Append to w, as five message arguments, the next entries from the cursor, at most
- * max_keys: "bbbbb" slots (uint16), per-slot entry counts (uint32), keys (uint64),
+ * max_keys of them from at most max_slots slots (each slot costs 8 bytes of lists):
+ * "bbbbb" slots (uint16), per-slot entry counts (uint32), keys (uint64),
  * state floats (width per key), and the slots this completes (uint16). Returns the
  * keys packed; the cursor is done when cursor.i == cursor.nslots.
  */
 size_t	 store_pack(const struct ps_store *, struct ps_store_cursor *, size_t max_keys,
-	    struct ps_wbuf *w);
+	    size_t max_slots, struct ps_wbuf *w);
 /*
  * Load the five arguments of store_pack from m, starting at argument first, into
  * slots that are IMPORTING; completed slots become OWNED at epoch. Everything is

@@ -86,7 +86,7 @@ pack_frame(const struct ps_store *st, struct ps_store_cursor *c, size_t max_keys
 
 	msg_begin(w, &h, 6);
 	msg_put_uint(w, st->width);
-	n = store_pack(st, c, max_keys, w);
+	n = store_pack(st, c, max_keys, PS_NSLOTS, w);
 	msg_end(w);
 	return n;
 }

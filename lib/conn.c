@@ -39,6 +39,8 @@ conn_open(struct ps_conn *c, const char *host, int port, uint32_t role, uint32_t
 		usleep(50 * 1000);
 	}
 
+	/* A peer that accepts but never answers (stopped, say) must not hang us. */
+	conn_set_timeout(c, NET_CONNECT_SECS);
 	wbuf_init(&w);
 	msg_begin(&w, &h, 3);
 	msg_put_uint(&w, role);
@@ -51,6 +53,7 @@ conn_open(struct ps_conn *c, const char *host, int port, uint32_t role, uint32_t
 		return -1;
 	}
 	wbuf_free(&w);
+	conn_set_timeout(c, 0);
 	c->peer_role = msg_uint(&m, 0);
 	c->peer_id = msg_uint(&m, 1);
 	msg_free(&m);

@@ -179,7 +179,7 @@ ctl_init(struct ps_ctl *ctl, const struct ps_conf *conf, int json)
 	signal(SIGPIPE, SIG_IGN);
 }
 
-/* Connect and shake hands with the scheduler, within CTL_TIMEOUT seconds. */
+/* Connect and shake hands with the scheduler, within NET_CONNECT_SECS. */
 static int
 ctl_connect(struct ps_ctl *ctl, struct ps_conn *c, char **cause)
 {
@@ -190,10 +190,9 @@ ctl_connect(struct ps_ctl *ctl, struct ps_conn *c, char **cause)
 
 	len = (size_t)snprintf(name, sizeof name, "%s:%d", conf->scheduler_host,
 	    conf->scheduler_port);
-	ctl_watch("scheduler %s: no answer in %d s", name, CTL_TIMEOUT);
+	/* conn_open bounds the connect and the handshake (NET_CONNECT_SECS). */
 	r = conn_open(c, conf->scheduler_host, conf->scheduler_port, PS_ROLE_CLIENT, 0,
 	    CTL_PROGNAME, conf->max_frame, 0, &why);
-	ctl_unwatch();
 	if (r != 0) {
 		/* a refused handshake's cause names the address already */
 		if (strncmp(why, name, len) == 0 && why[len] == ':')

@@ -159,7 +159,8 @@ store_pack(const struct ps_store *st, struct ps_store_cursor *c, size_t max_keys
 
 		put_u16(slots + 2 * j, c->slots[c->i]);
 		put_u32(counts + 4 * j, (uint32_t)take[j]);
-		for (n = 0; n < take[j] && table_next(t, &c->it, &key, &v); n++, k++) {
+		for (n = 0; n < take[j] && store_next(st, c->slots[c->i], &c->it, &key, &v);
+		    n++, k++) {
 			store_u64(keys + 8 * k, key);
 			memcpy(vals + bsz * k, v, bsz);
 		}

@@ -18,8 +18,9 @@ struct ps_conn {
 	uint32_t	 peer_id;
 };
 
-/* Connect and shake hands (HELLO as role/id/program name). retry_secs > 0 retries a
- * refused connection for that long. 0 or -1 and cause. */
+/* Connect and shake hands (HELLO as role/id/program name), each within
+ * NET_CONNECT_SECS. retry_secs > 0 retries a refused connection for that long. 0 or
+ * -1 and cause. */
 int	conn_open(struct ps_conn *, const char *host, int port, uint32_t role, uint32_t id,
 	    const char *progname, size_t max_frame, double retry_secs, char **cause);
 void	conn_close(struct ps_conn *);

@@ -47,6 +47,13 @@ store_table(struct ps_store *st, uint32_t slot)
 	return &st->tables[slot];
 }
 void	 store_set(struct ps_store *, uint32_t slot, enum ps_slot_state, uint64_t epoch);
+/* Iterate a slot's entries: size_t it = 0; while (store_next(st, slot, &it, &k, &v)) */
+static inline int
+store_next(const struct ps_store *st, uint32_t slot, size_t *it, uint64_t *key,
+    float **state)
+{
+	return table_next(&st->tables[slot], it, key, state);
+}
 /* Free a slot's entries. */
 void	 store_drop(struct ps_store *, uint32_t slot);
 uint32_t store_count(const struct ps_store *, enum ps_slot_state);

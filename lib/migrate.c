@@ -189,6 +189,10 @@ migrate_start(struct server *s, struct ps_defer *d, uint32_t to, const char *hos
 		xasprintf(cause, "already moving slots to node %u", s->mig->to);
 		return -1;
 	}
+	if (s->save != NULL) {
+		xasprintf(cause, "a checkpoint is being written: move after it");
+		return -1;
+	}
 	if (to == s->id) {
 		xasprintf(cause, "cannot move slots to this server itself");
 		return -1;

@@ -4,7 +4,7 @@
 #include "ps/log.h"
 #include "ps/proc.h"
 
-static const int proc_sigs[] = { SIGTERM, SIGINT, SIGHUP };
+static const int proc_sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGCHLD };
 
 static void
 proc_signal_cb(evutil_socket_t sig, short what, void *arg)

@@ -51,6 +51,10 @@ static const struct ps_proto table[] = {
 	{ PS_MSG_MIGRATE_OK,	"MIGRATE_OK",	"uus",		SERVER, 1 },
 	{ PS_MSG_SLOT_DATA,	"SLOT_DATA",	"ubbbbb",	SERVER, 0 },
 	{ PS_MSG_SLOT_DATA_OK,	"SLOT_DATA_OK",	"u",		SERVER, 1 },
+
+	{ PS_MSG_SAVE,		"SAVE",		"s",		SCHED, 0 },
+	{ PS_MSG_SAVE_OK,	"SAVE_OK",	"suf",		SERVER, 1 },
+	{ PS_MSG_CKPT_SAVE,	"CKPT_SAVE",	"s",		CLIENT, 0 },
 };
 
 const struct ps_proto *

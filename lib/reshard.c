@@ -18,6 +18,7 @@
 #include "ps/net.h"
 #include "ps/plan.h"
 #include "ps/reshard.h"
+#include "ps/snapshot.h"
 #include "ps/xmalloc.h"
 
 #define IMPORT_TIMEOUT	30.0
@@ -313,6 +314,10 @@ reshard_request(struct sched *s, struct ps_peer *p, struct ps_msg *m)
 
 	if (s->reshard != NULL) {
 		peer_error(p, m, PS_ERR_STATE, "slots are already being moved");
+		return;
+	}
+	if (snapshot_busy(s)) {
+		peer_error(p, m, PS_ERR_STATE, "a checkpoint is being written: move after it");
 		return;
 	}
 	if (!s->map_live || s->ending) {

@@ -20,6 +20,7 @@
 #include "ps/net.h"
 #include "ps/reshard.h"
 #include "ps/sched.h"
+#include "ps/snapshot.h"
 #include "ps/scheduler.h"
 #include "ps/xmalloc.h"
 
@@ -472,6 +473,13 @@ sched_reshard(struct sched *s, struct ps_peer *p, struct node *n, struct ps_msg 
 	reshard_request(s, p, m);
 }
 
+static void
+sched_ckpt_save(struct sched *s, struct ps_peer *p, struct node *n, struct ps_msg *m)
+{
+	(void)n;
+	snapshot_request(s, p, m);
+}
+
 static const struct handler handlers[] = {
 	{ PS_MSG_REGISTER, 0, sched_register },
 	{ PS_MSG_GET_MAP, 1, sched_get_map },
@@ -483,6 +491,7 @@ static const struct handler handlers[] = {
 	{ PS_MSG_RESHARD, 0, sched_reshard },
 	{ PS_MSG_REBALANCE, 0, sched_reshard },
 	{ PS_MSG_DRAIN, 0, sched_reshard },
+	{ PS_MSG_CKPT_SAVE, 0, sched_ckpt_save },
 	{ 0, 0, NULL },
 };
 
@@ -671,6 +680,8 @@ sched_signal(int sig, void *arg)
 {
 	struct sched *s = arg;
 
+	if (sig == SIGCHLD)
+		return;
 	if (sig == SIGHUP) {
 		log_info("SIGHUP: ignored (a daemon outlives its terminal)");
 		return;
@@ -723,6 +734,7 @@ scheduler_run(const struct ps_conf *conf)
 	if (s.ending)
 		log_info("job over: %s", status ? "some workers failed" : "every worker succeeded");
 	reshard_free(&s);
+	snapshot_free(&s);
 	peer_close_all();
 	for (i = 0; i < s.nnodes; i++) {
 		free(s.nodes[i]->host);

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ps/bgsave.h"
 #include "ps/log.h"
 #include "ps/migrate.h"
 #include "ps/net.h"
@@ -520,6 +521,10 @@ server_import(struct server *s, struct ps_peer *p, struct ps_msg *m, struct ps_d
 	char *cause;
 
 	(void)d;
+	if (bgsave_busy(s)) {
+		peer_error(p, m, PS_ERR_STATE, "a checkpoint is being written: move after it");
+		return;
+	}
 	if (server_slot_list(m, 1, &slots, &n, &cause) != 0) {
 		peer_error(p, m, PS_ERR_CLIENT, "%s", cause);
 		free(cause);
@@ -599,6 +604,13 @@ server_migrate(struct server *s, struct ps_peer *p, struct ps_msg *m, struct ps_
 }
 
 static void
+server_save(struct server *s, struct ps_peer *p, struct ps_msg *m, struct ps_defer *d)
+{
+	(void)d;
+	bgsave_request(s, p, m);
+}
+
+static void
 server_shutdown(struct server *s, struct ps_peer *p, struct ps_msg *m, struct ps_defer *d)
 {
 	uint64_t keys = store_keys(&s->store, SLOT_OWNED), bytes = store_bytes(&s->store);
@@ -621,6 +633,7 @@ static const struct handler handlers[] = {
 	{ PS_MSG_IMPORT, server_import },
 	{ PS_MSG_MIGRATE, server_migrate },
 	{ PS_MSG_SLOT_DATA, server_slot_data },
+	{ PS_MSG_SAVE, server_save },
 	{ 0, NULL },
 };
 
@@ -770,6 +783,10 @@ server_signal(int sig, void *arg)
 {
 	struct server *s = arg;
 
+	if (sig == SIGCHLD) {
+		bgsave_reap(s);
+		return;
+	}
 	if (sig == SIGHUP) {
 		log_info("SIGHUP: ignored (a daemon outlives its terminal)");
 		return;
@@ -813,6 +830,7 @@ server_run(const struct ps_conf *conf)
 
 out:
 	migrate_free(&s);
+	bgsave_free(&s);
 	while (s.parked != NULL) {
 		struct parked *k = s.parked;
 		s.parked = k->next;

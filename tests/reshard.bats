@@ -215,7 +215,8 @@ heart_reference() {
 		start_cluster 2 1 || exit 1
 		worker "${JOB[@]}" --test "$HEART" <"$HEART" >"$PS_TMP/trainer.out" \
 		    2>"$PS_TMP/trainer.log"
-	) || fail "the reference job failed: $(tail -n 5 "$PS_TMP"/ref/*.log)"
+	) || fail "the reference job failed (status $?): $(tail -n 5 "$PS_TMP"/ref/*.log \
+	    "$PS_TMP"/ref/*.out)"
 	grep -q '^test examples=270 ' "$PS_TMP/ref/trainer.out" ||
 	    fail "reference: $(cat "$PS_TMP/ref/trainer.out")"
 }

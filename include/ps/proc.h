@@ -7,13 +7,13 @@
 
 struct ps_proc {
 	struct event_base	*base;
-	struct event		*signals[3];	/* SIGTERM, SIGINT, SIGHUP */
+	struct event		*signals[4];	/* SIGTERM, SIGINT, SIGHUP, SIGCHLD */
 	void			(*on_signal)(int sig, void *arg);
 	void			*arg;
 };
 
 /* A new loop; SIGPIPE is ignored (a dead peer is seen as a failed write), and
- * SIGTERM, SIGINT and SIGHUP call on_signal from the loop. */
+ * SIGTERM, SIGINT, SIGHUP and SIGCHLD call on_signal from the loop. */
 void		 proc_init(struct ps_proc *, void (*on_signal)(int, void *), void *arg);
 void		 proc_free(struct ps_proc *);
 /* A timer calling cb every secs seconds (persist) or once. Started at once; free it

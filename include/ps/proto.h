@@ -69,6 +69,14 @@ enum ps_msg_type {
 	PS_MSG_SLOT_DATA,		/* width, slots, per-slot counts (uint32), keys, state
 					 * floats (width per key), slots completed by this frame */
 	PS_MSG_SLOT_DATA_OK,		/* keys loaded */
+
+	/* 0x05xx: checkpoints */
+	PS_MSG_SAVE = 0x0500,		/* scheduler -> server: the checkpoint's folder; the
+					 * server writes its slots there from a fork()ed child */
+	PS_MSG_SAVE_OK,			/* file name (in the folder), keys, fork pause (s) */
+	PS_MSG_CKPT_SAVE,		/* ps-ckpt -> scheduler: the folder; answered with
+					 * CTL_OK {epoch, files, keys, pause, seconds} once
+					 * every server has written its file */
 };
 
 enum ps_role {

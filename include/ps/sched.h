@@ -33,6 +33,7 @@ struct node {
 };
 
 struct reshard;
+struct snapshot;
 
 struct sched {
 	const struct ps_conf	*conf;
@@ -54,6 +55,7 @@ struct sched {
 	int			 stopping;	/* ps-ctl shutdown */
 	int			 failed;
 	struct reshard		*reshard;	/* the slot moves under way, or NULL */
+	struct snapshot		*snapshot;	/* the checkpoint being written, or NULL */
 	struct ps_wbuf		 out;
 };
 

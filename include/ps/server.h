@@ -17,6 +17,7 @@ struct parked {
 };
 
 struct migration;
+struct bgsave;
 
 struct server {
 	const struct ps_conf	*conf;
@@ -39,6 +40,7 @@ struct server {
 	struct parked		*parked;
 	double			 retry_since;	/* of the parked request being retried */
 	struct migration	*mig;		/* the one outgoing move, or NULL */
+	struct bgsave		*save;		/* the checkpoint being written, or NULL */
 	uint32_t		 dim;
 	uint32_t		 width;
 	struct ps_wbuf		 out;

@@ -971,7 +971,7 @@ ckpt_load(struct ps_store *st, const char *path, const struct ps_optim *want,
 	}
 	if (rv != 0) {
 		for (i = 0; i < nloaded; i++)
-			;
+			store_drop(st, loaded[i]);
 		free(loaded);
 		ckpt_close(r);
 		return -1;

@@ -25,6 +25,15 @@
 #define CLIENT_WINDOW		4
 #define CONNECT_RETRY_SECS	10.0
 
+/* What client_rpc does: the op is passed as `push`, which is non-zero when values
+ * go with the keys. */
+#define OP_PULL		0
+#define OP_PUSH		1	/* gradients, dim floats per key */
+#define OP_LOAD		2	/* whole states, c->fpk floats per key */
+
+static const uint32_t op_request[] = { PS_MSG_PULL, PS_MSG_PUSH, PS_MSG_LOAD };
+static const uint32_t op_reply[] = { PS_MSG_PULL_OK, PS_MSG_PUSH_OK, PS_MSG_LOAD_OK };
+
 static struct ps_hdr
 client_hdr(struct ps_client *c, uint32_t type)
 {
@@ -199,6 +208,7 @@ client_open(struct ps_client *c, const struct ps_conf *conf, uint32_t role,
 	log_debug("registered as node %u, rank %u; map epoch %llu, %u servers", c->id,
 	    c->rank, (unsigned long long)c->map.epoch, c->map.nservers);
 	atomic_store(&c->epoch, c->map.epoch);
+	c->fpk = conf->optim.dim;
 	client_grow_servers(c, 0);
 	/* Clients (predictions, benchmarks) are not watched by the scheduler. */
 	if (role == PS_ROLE_WORKER) {
@@ -369,7 +379,7 @@ client_split(struct ps_client *c, const uint64_t *keys, size_t n)
 static size_t
 client_chunk(const struct ps_client *c)
 {
-	size_t per_key = 8 + 4 * (size_t)c->conf->optim.dim;
+	size_t per_key = 8 + 4 * (size_t)c->fpk;
 	size_t limit = (size_t)c->conf->max_frame - 256, k;
 
 	if (limit > CLIENT_CHUNK_BYTES)
@@ -391,8 +401,8 @@ static int
 client_send_chunk(struct ps_client *c, uint32_t s, int push, const uint64_t *keys,
     const float *vals, size_t from, size_t nk, char **cause)
 {
-	struct ps_hdr h = client_hdr(c, push ? PS_MSG_PUSH : PS_MSG_PULL);
-	uint32_t dim = c->conf->optim.dim;
+	struct ps_hdr h = client_hdr(c, op_request[push]);
+	uint32_t dim = c->fpk;
 	const uint32_t *idx = c->order + c->first[s] + from;
 	struct ps_conn *conn;
 	char *p;
@@ -432,7 +442,7 @@ client_recv_chunk(struct ps_client *c, uint32_t s, int push, float *vals, size_t
     size_t nk, size_t *nretry, char **cause)
 {
 	struct ps_conn *conn = &c->servers[s];
-	uint32_t dim = c->conf->optim.dim;
+	uint32_t dim = c->fpk;
 	const uint32_t *idx = c->order + c->first[s] + from;
 	struct ps_msg m;
 	const char *p;
@@ -476,7 +486,8 @@ client_recv_chunk(struct ps_client *c, uint32_t s, int push, float *vals, size_t
 		msg_free(&m);
 		return 0;
 	case PS_MSG_PUSH_OK:
-		if (!push)
+	case PS_MSG_LOAD_OK:
+		if (m.hdr.type != op_reply[push])
 			break;
 		msg_free(&m);
 		return 0;
@@ -490,7 +501,7 @@ client_recv_chunk(struct ps_client *c, uint32_t s, int push, float *vals, size_t
 	}
 	}
 	xasprintf(cause, "%s: unexpected %s reply to %s", conn->name,
-	    proto_type_name(m.hdr.type), push ? "PUSH" : "PULL");
+	    proto_type_name(m.hdr.type), proto_type_name(op_request[push]));
 	msg_free(&m);
 	return -1;
 }
@@ -641,6 +652,18 @@ client_pull(struct ps_client *c, const uint64_t *keys, size_t n, float *vals,
     char **cause)
 {
 	return client_rpc(c, 0, keys, n, vals, cause);
+}
+
+int
+client_load(struct ps_client *c, const uint64_t *keys, size_t n, const float *states,
+    uint32_t width, char **cause)
+{
+	int r;
+
+	c->fpk = width;
+	r = client_rpc(c, OP_LOAD, keys, n, (float *)(uintptr_t)states, cause);
+	c->fpk = c->conf->optim.dim;
+	return r;
 }
 
 int

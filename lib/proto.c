@@ -55,6 +55,8 @@ static const struct ps_proto table[] = {
 	{ PS_MSG_SAVE,		"SAVE",		"s",		SCHED, 0 },
 	{ PS_MSG_SAVE_OK,	"SAVE_OK",	"suf",		SERVER, 1 },
 	{ PS_MSG_CKPT_SAVE,	"CKPT_SAVE",	"s",		CLIENT, 0 },
+	{ PS_MSG_LOAD,		"LOAD",		"bb",		CLIENT, 0 },
+	{ PS_MSG_LOAD_OK,	"LOAD_OK",	"u",		SERVER, 1 },
 };
 
 const struct ps_proto *

@@ -362,6 +362,54 @@ server_push(struct server *s, struct ps_peer *p, struct ps_msg *m, struct ps_def
 	s->keys_pushed += n;
 }
 
+/* LOAD: whole states replace the keys' own (restoring a checkpoint). Checked whole,
+ * as a PUSH, before anything is stored. */
+static void
+server_load(struct server *s, struct ps_peer *p, struct ps_msg *m, struct ps_defer *d)
+{
+	const char *keys, *states;
+	size_t len, slen, i, n, nf;
+	struct ps_hdr h;
+	char *why;
+
+	keys = msg_bin(m, 0, &len);
+	states = msg_bin(m, 1, &slen);
+	if (server_admit(s, p, m, d, keys, len) != 0)
+		return;
+	n = len / 8;
+	nf = n * s->width;
+	if (slen != nf * sizeof(float)) {
+		xasprintf(&why, "states: %zu bytes for %zu keys of %u floats (this server's "
+		    "optimizer and model.dim), want %zu", slen, n, s->width,
+		    nf * sizeof(float));
+		server_error(p, m, d, why);
+		free(why);
+		return;
+	}
+	if (nf > s->fbuf_cap) {
+		s->fbuf = xreallocarray(s->fbuf, nf, sizeof *s->fbuf);
+		s->fbuf_cap = nf;
+	}
+	memcpy(s->fbuf, states, slen);
+	for (i = 0; i < nf; i++) {
+		if (!isfinite(s->fbuf[i])) {
+			xasprintf(&why, "states: value %zu of key %zu is not finite",
+			    i % s->width, i / s->width);
+			server_error(p, m, d, why);
+			free(why);
+			return;
+		}
+	}
+	for (i = 0; i < n; i++)
+		memcpy(table_insert(&s->store.tables[s->slot_of[i]], load_u64(keys + 8 * i),
+		    NULL), s->fbuf + i * s->width, s->width * sizeof(float));
+	h = msg_reply_hdr(m, PS_MSG_LOAD_OK, s->id, s->map.epoch);
+	msg_begin(&s->out, &h, 1);
+	msg_put_uint(&s->out, (uint64_t)n);
+	msg_end(&s->out);
+	server_reply(s, p, d);
+}
+
 /* Run the parked requests again: the slots they waited for may be here now. */
 static void
 server_unpark(struct server *s, int expire)
@@ -385,6 +433,8 @@ server_unpark(struct server *s, int expire)
 			server_park(s, p, m, k->d);
 		else if (m->hdr.type == PS_MSG_PULL)
 			server_pull(s, p, m, k->d);
+		else if (m->hdr.type == PS_MSG_LOAD)
+			server_load(s, p, m, k->d);
 		else
 			server_push(s, p, m, k->d);
 		free(k);
@@ -634,6 +684,7 @@ static const struct handler handlers[] = {
 	{ PS_MSG_MIGRATE, server_migrate },
 	{ PS_MSG_SLOT_DATA, server_slot_data },
 	{ PS_MSG_SAVE, server_save },
+	{ PS_MSG_LOAD, server_load },
 	{ 0, NULL },
 };
 

@@ -49,6 +49,7 @@ struct ps_client {
 	size_t			*acked;		/* chunks of each server's run answered */
 	uint8_t			*down;		/* connection lost in this attempt */
 	uint32_t		 lost;		/* node id of the last server lost */
+	uint32_t		 fpk;		/* floats per key of the call under way */
 	int			 stale;		/* a slot's owner is unknown: fetch the map */
 	int			 in_order;	/* order[] is 0, 1, 2, ...: copy in bulk */
 };
@@ -62,6 +63,10 @@ int	client_pull(struct ps_client *, const uint64_t *keys, size_t n, float *vals,
 /* grads: n * dim floats, applied on the servers by their optimizer. */
 int	client_push(struct ps_client *, const uint64_t *keys, size_t n, const float *grads,
 	    char **cause);
+/* states: n * width floats, each key's whole optimizer state, which replaces the
+ * servers' (restoring a checkpoint). width must be the servers' own. */
+int	client_load(struct ps_client *, const uint64_t *keys, size_t n, const float *states,
+	    uint32_t width, char **cause);
 /* Wait until every live worker reached the barrier of this name. */
 int	client_barrier(struct ps_client *, const char *name, char **cause);
 /* Count examples trained on, for the scheduler's status (sent with heartbeats). */

@@ -77,6 +77,10 @@ enum ps_msg_type {
 	PS_MSG_CKPT_SAVE,		/* ps-ckpt -> scheduler: the folder; answered with
 					 * CTL_OK {epoch, files, keys, pause, seconds} once
 					 * every server has written its file */
+	PS_MSG_LOAD,			/* sorted unique keys, whole states (the server's
+					 * width of floats per key): they replace the keys'
+					 * state (restoring a checkpoint) */
+	PS_MSG_LOAD_OK,			/* keys loaded */
 };
 
 enum ps_role {

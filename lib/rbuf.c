@@ -59,17 +59,21 @@ rbuf_reserve(struct ps_rbuf *r, size_t want)
 {
 	size_t cap;
 
+	/* There must be room for a read too: a held peer's frames, not yet handled,
+	 * can fill the buffer to its end, and a read of 0 bytes would look like EOF. */
 	if (want < RBUF_MIN_READ)
 		want = RBUF_MIN_READ;
-	if (r->start + want <= r->cap)
+	if (r->start + want <= r->cap && r->end < r->cap)
 		return;
 	if (r->start > 0) {
 		memmove(r->data, r->data + r->start, r->end - r->start);
 		r->end -= r->start;
 		r->start = 0;
 	}
-	if (want <= r->cap)
+	if (want <= r->cap && r->end < r->cap)
 		return;
+	if (want < r->end + RBUF_MIN_READ)
+		want = r->end + RBUF_MIN_READ;
 	for (cap = r->cap ? r->cap : RBUF_MIN_READ; cap < want; cap *= 2)
 		;
 	r->data = xreallocarray(r->data, cap, 1);

@@ -8,9 +8,12 @@
 #include "ps/server.h"
 
 static const char usage[] =
-    "usage: ps-server [-nqv] [-c file] [-o name=value] ...\n";
+    "usage: ps-server [-nqv] [-c file] [-o name=value] [--restore ckpt]\n";
+
+enum { OPT_RESTORE = 256 };
 
 static const struct option longopts[] = {
+	{ "restore", required_argument, NULL, OPT_RESTORE },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -21,6 +24,7 @@ main(int argc, char **argv)
 {
 	struct ps_cli cli;
 	struct ps_conf conf;
+	const char *restore = NULL;
 	int ch, status;
 
 	log_init("ps-server", 0);
@@ -29,9 +33,15 @@ main(int argc, char **argv)
 		if (cli_option(&cli, ch, optarg))
 			continue;
 		switch (ch) {
+		case OPT_RESTORE:
+			restore = optarg;
+			break;
 		case 'h':
 			printf("%s", usage);
 			cli_help();
+			printf("  --restore ckpt start the slots of the first map from a "
+			    "checkpoint\n                 (a folder, a name in ckpt.dir, or "
+			    "latest)\n");
 			printf("  --help, --version\n");
 			cli_free(&cli);
 			return PS_EXIT_OK;
@@ -53,7 +63,7 @@ main(int argc, char **argv)
 	log_init("ps-server", cli.verbose);
 	conf_init(&conf);
 	cli_load(&cli, &conf);
-	status = server_run(&conf);
+	status = server_run(&conf, restore);
 	conf_free(&conf);
 	cli_free(&cli);
 	return status;

@@ -9,9 +9,9 @@
 
 static const char usage[] =
     "usage: ps-worker [-nqv] [-c file] [-o name=value] [--predict] [--test file]\n"
-    "                 [--skip-bad] [--json] < data.svm\n";
+    "                 [--skip-bad] [--json] [--model ckpt] < data.svm\n";
 
-enum { OPT_PREDICT = 256, OPT_TEST, OPT_SKIP_BAD, OPT_JSON };
+enum { OPT_PREDICT = 256, OPT_TEST, OPT_SKIP_BAD, OPT_JSON, OPT_MODEL };
 
 static const struct option longopts[] = {
 	{ "help", no_argument, NULL, 'h' },
@@ -20,6 +20,7 @@ static const struct option longopts[] = {
 	{ "test", required_argument, NULL, OPT_TEST },
 	{ "skip-bad", no_argument, NULL, OPT_SKIP_BAD },
 	{ "json", no_argument, NULL, OPT_JSON },
+	{ "model", required_argument, NULL, OPT_MODEL },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -49,6 +50,9 @@ main(int argc, char **argv)
 		case OPT_JSON:
 			opts.json = 1;
 			break;
+		case OPT_MODEL:
+			opts.model = optarg;
+			break;
 		case 'h':
 			printf("%s", usage);
 			cli_help();
@@ -56,6 +60,8 @@ main(int argc, char **argv)
 			    "  --test file    evaluate file at the end: logloss, accuracy, AUC\n"
 			    "  --skip-bad     count and skip malformed lines instead of failing\n"
 			    "  --json         print results as one JSON object\n"
+			    "  --model ckpt   predict or evaluate from a checkpoint (a folder, a\n"
+			    "                 name in ckpt.dir, or latest), with no cluster\n"
 			    "  --help, --version\n");
 			cli_free(&cli);
 			return PS_EXIT_OK;

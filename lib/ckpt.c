@@ -1257,6 +1257,11 @@ ckpt_manifest_parse(struct ps_manifest *m, const char *text, size_t len,
 		}
 		memcpy(buf, text + start, end - start);
 		buf[end - start] = '\0';
+		if (line == 1 && strncmp(buf, "format: ", 8) != 0) {
+			man_fail(cause, where, line, "not a checkpoint MANIFEST (no "
+			    "'format:' first)");
+			goto fail;
+		}
 		if ((v = strstr(buf, ": ")) == NULL) {
 			man_fail(cause, where, line, "not 'key: value'");
 			goto fail;
@@ -1268,11 +1273,6 @@ ckpt_manifest_parse(struct ps_manifest *m, const char *text, size_t len,
 				break;
 		if (k == M_NKEYS) {
 			man_fail(cause, where, line, "unknown key '%s'", buf);
-			goto fail;
-		}
-		if (line == 1 && k != M_FORMAT) {
-			man_fail(cause, where, line, "not a checkpoint MANIFEST (no "
-			    "'format:' first)");
 			goto fail;
 		}
 		if (seen[k] != 0 && k != M_FILE) {
@@ -1434,6 +1434,7 @@ fail:
 int
 ckpt_manifest_write(const char *dir, const struct ps_manifest *m, char **cause)
 {
+	struct ps_manifest check;
 	char *tmp, *path, *text;
 	size_t len, done = 0;
 	ssize_t n;
@@ -1442,6 +1443,10 @@ ckpt_manifest_write(const char *dir, const struct ps_manifest *m, char **cause)
 	xasprintf(&tmp, "%s/%s", dir, PS_CKPT_MANIFEST_TMP);
 	xasprintf(&path, "%s/%s", dir, PS_CKPT_MANIFEST);
 	text = ckpt_manifest_format(m, &len);
+	/* Never write what would not read back. */
+	if (ckpt_manifest_parse(&check, text, len, path, cause) != 0)
+		goto out;
+	ckpt_manifest_free(&check);
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) == -1) {
 		xasprintf(cause, "%s: %s", tmp, strerror(errno));
 		goto out;

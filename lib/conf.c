@@ -113,6 +113,9 @@ static const struct conf_option conf_table[] = {
 	{ "net.heartbeat_timeout", CONF_DOUBLE, OFF(heartbeat_timeout), 0,
 	  DBL_MAX, CONF_GT|CONF_NOMAX, "10",
 	  "seconds of silence before a peer is dead (> heartbeat_interval)" },
+
+	{ "ckpt.dir", CONF_STRING, OFF(ckpt_dir), 0, 0, 0,
+	  "ckpt", "ps-ckpt: folder of the checkpoints (relative: to its working directory)" },
 };
 
 /* A parsed and checked value, before it is stored. */

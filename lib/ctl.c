@@ -626,7 +626,7 @@ get_print_text(const uint64_t *keys, size_t n, const uint64_t *uniq, size_t nu,
 		at = get_index(uniq, nu, keys[i]) * dim;
 		printf("%" PRIu64 "\t", keys[i]);
 		for (d = 0; d < dim; d++)
-			printf("%s%g", d > 0 ? " " : "", (double)vals[at + d]);
+			printf("%s%.9g", d > 0 ? " " : "", (double)vals[at + d]);
 		putchar('\n');
 	}
 }

@@ -19,6 +19,7 @@
 #include "ps/bgsave.h"
 #include "ps/log.h"
 #include "ps/migrate.h"
+#include "ps/model.h"
 #include "ps/net.h"
 #include "ps/optim.h"
 #include "ps/server.h"
@@ -470,6 +471,23 @@ server_status(struct server *s, struct ps_peer *p, struct ps_msg *m, struct ps_d
 	server_reply(s, p, d);
 }
 
+/* The first slots this server owns start from the checkpoint: before the map is
+ * acknowledged, so no worker reads them empty. */
+static int
+server_restore(struct server *s, char **cause)
+{
+	double t0 = net_now();
+	int64_t n;
+
+	if ((n = model_restore(&s->store, s->restore, &s->conf->optim, cause)) < 0)
+		return -1;
+	log_info("restored %lld keys of %u slots from %s in %.3f s", (long long)n,
+	    store_count(&s->store, SLOT_OWNED), s->restore, net_now() - t0);
+	free(s->restore);
+	s->restore = NULL;
+	return 0;
+}
+
 /*
  * A new map. It may not be older than the one in force. Slots the map gives this
  * server start being served; slots it gives away are let go only if empty: the
@@ -510,6 +528,15 @@ server_apply_map(struct server *s, const struct ps_msg *m, uint32_t first, char 
 	if (kept > 0)
 		log_warnx("map epoch %llu gives away %u slots that hold keys here: "
 		    "still serving them", (unsigned long long)s->map.epoch, kept);
+	/* Only the first map restores: later slots come from other servers. */
+	if (s->restore != NULL && s->map.epoch > 0) {
+		if (store_count(&s->store, SLOT_OWNED) > 0)
+			return server_restore(s, cause);
+		log_warnx("--restore: this server joined as a spare, with no slots: "
+		    "nothing to restore");
+		free(s->restore);
+		s->restore = NULL;
+	}
 	if (s->map.epoch > 0)
 		log_info("map epoch %llu: serving %u of %d slots",
 		    (unsigned long long)s->map.epoch, store_count(&s->store, SLOT_OWNED),
@@ -527,6 +554,13 @@ server_map(struct server *s, struct ps_peer *p, struct ps_msg *m, struct ps_defe
 	if (server_apply_map(s, m, 0, &cause) != 0) {
 		peer_error(p, m, PS_ERR_STATE, "%s", cause);
 		free(cause);
+		if (s->restore != NULL) {
+			/* A restore that failed must not leave a server serving empty
+			 * slots as if they were the model. */
+			log_error("restore: cannot go on");
+			s->status = 1;
+			proc_exit(&s->proc);
+		}
 		return;
 	}
 	h = msg_reply_hdr(m, PS_MSG_MAP_ACK, s->id, s->map.epoch);
@@ -847,7 +881,7 @@ server_signal(int sig, void *arg)
 }
 
 int
-server_run(const struct ps_conf *conf)
+server_run(const struct ps_conf *conf, const char *restore)
 {
 	struct server s;
 	char *cause;
@@ -862,6 +896,13 @@ server_run(const struct ps_conf *conf)
 	wbuf_init(&s.out);
 	proc_init(&s.proc, server_signal, &s);
 	peer_set_self(PS_ROLE_SERVER, 0, "ps-server");
+	if (restore != NULL &&
+	    (s.restore = model_find(conf->ckpt_dir, restore, &cause)) == NULL) {
+		log_error("--restore: %s", cause);
+		free(cause);
+		s.status = 1;
+		goto out;
+	}
 
 	s.listener = peer_listen(s.proc.base, conf->server_host, conf->server_port,
 	    server_accept, &s, &s.port, &cause);
@@ -902,5 +943,6 @@ out:
 	wbuf_free(&s.out);
 	free(s.slot_of);
 	free(s.fbuf);
+	free(s.restore);
 	return s.status;
 }

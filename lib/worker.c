@@ -19,6 +19,7 @@
 #include "ps/eval.h"
 #include "ps/libsvm.h"
 #include "ps/log.h"
+#include "ps/model.h"
 #include "ps/proto.h"
 #include "ps/sort.h"
 #include "ps/worker.h"
@@ -52,6 +53,8 @@ struct worker {
 	const struct worker_opts	*opts;
 	struct ps_client		 client;
 	int				 connected;
+	struct ps_model			 model;		/* --model: no cluster */
+	int				 offline;
 	struct batch			 b;
 	struct ps_example		 ex;
 	char				*line;
@@ -158,7 +161,9 @@ batch_run(struct worker *wk, enum batch_mode mode, char **cause)
 	batch_index(b, bias);
 	if (bias)
 		bias_pos = (uint32_t)find_key(b->ukeys, b->nu, BIAS_KEY);
-	if (client_pull(&wk->client, b->ukeys, b->nu, b->w, cause) != 0)
+	if (wk->offline)
+		model_pull(&wk->model, b->ukeys, b->nu, b->w);
+	else if (client_pull(&wk->client, b->ukeys, b->nu, b->w, cause) != 0)
 		return -1;
 	if (mode == MODE_TRAIN)
 		memset(b->g, 0, b->nu * sizeof *b->g);
@@ -268,7 +273,7 @@ worker_report(struct worker *wk)
 		eval_result(&wk->test, &res);
 	if (o->json) {
 		printf("{");
-		if (!o->predict)
+		if (!o->predict && !wk->offline)
 			printf("\"train_examples\":%" PRIu64 ",\"train_logloss\":%.6f,"
 			    "\"train_accuracy\":%.6f,\"skipped\":%" PRIu64 "%s",
 			    tr.examples, tr.logloss, tr.accuracy, wk->bad,
@@ -280,12 +285,44 @@ worker_report(struct worker *wk)
 		printf("}\n");
 		return;
 	}
-	if (!o->predict)
+	if (!o->predict && !wk->offline)
 		printf("train examples=%" PRIu64 " logloss=%.6f accuracy=%.6f skipped=%"
 		    PRIu64 "\n", tr.examples, tr.logloss, tr.accuracy, wk->bad);
 	if (o->test_path != NULL)
 		printf("test examples=%" PRIu64 " logloss=%.6f accuracy=%.6f auc=%.6f\n",
 		    res.examples, res.logloss, res.accuracy, res.auc);
+}
+
+/* --model: read the checkpoint, and predict or evaluate from it alone. */
+static int
+worker_offline(struct worker *wk, char **cause)
+{
+	const struct worker_opts *o = wk->opts;
+	char *dir;
+
+	if (!o->predict && o->test_path == NULL) {
+		xasprintf(cause, "--model %s: a model is read-only: give --predict or --test",
+		    o->model);
+		return -1;
+	}
+	if ((dir = model_find(wk->conf->ckpt_dir, o->model, cause)) == NULL)
+		return -1;
+	if (model_open(&wk->model, dir, cause) != 0) {
+		free(dir);
+		return -1;
+	}
+	if (wk->model.optim.dim != 1) {
+		xasprintf(cause, "%s: model.dim %u: ps-worker reads dim 1 models", dir,
+		    wk->model.optim.dim);
+		model_free(&wk->model);
+		free(dir);
+		return -1;
+	}
+	log_info("model %s: %llu keys (%s)", dir, (unsigned long long)wk->model.keys,
+	    optim_name(wk->model.optim.kind));
+	free(dir);
+	wk->offline = 1;
+	return 0;
 }
 
 int
@@ -312,24 +349,29 @@ worker_run(const struct ps_conf *conf, const struct worker_opts *opts)
 		return PS_EXIT_USAGE;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	if (client_open(&wk.client, conf, opts->predict ? PS_ROLE_CLIENT : PS_ROLE_WORKER,
-	    "ps-worker", &cause) != 0) {
+	if (opts->model != NULL) {
+		if (worker_offline(&wk, &cause) != 0)
+			goto out;
+	} else if (client_open(&wk.client, conf, opts->predict ? PS_ROLE_CLIENT :
+	    PS_ROLE_WORKER, "ps-worker", &cause) != 0) {
 		log_error("scheduler %s:%d: %s", conf->scheduler_host, conf->scheduler_port,
 		    cause);
 		goto out;
-	}
-	wk.connected = 1;
+	} else
+		wk.connected = 1;
 	if (!opts->predict)
 		log_info("worker %u of %d training from %s", wk.client.rank,
 		    conf->num_workers, opts->in_name);
 
-	if (worker_stream(&wk, opts->in, opts->in_name,
+	/* Offline, without --predict, the model is only evaluated: stdin is not read. */
+	if ((!wk.offline || opts->predict) && worker_stream(&wk, opts->in, opts->in_name,
 	    opts->predict ? MODE_PREDICT : MODE_TRAIN, &cause) != 0)
 		goto out;
 	if (wk.bad > 0)
 		log_warnx("%s: skipped %" PRIu64 " malformed lines", opts->in_name, wk.bad);
 	/* Evaluate the model every worker trained, not a part of it. */
-	if (!opts->predict && client_barrier(&wk.client, "trained", &cause) != 0)
+	if (!opts->predict && !wk.offline &&
+	    client_barrier(&wk.client, "trained", &cause) != 0)
 		goto out;
 	if (opts->test_path != NULL && worker_test(&wk, &cause) != 0)
 		goto out;
@@ -352,6 +394,8 @@ out:
 		}
 		client_close(&wk.client);
 	}
+	if (wk.offline)
+		model_free(&wk.model);
 	batch_free(&wk.b);
 	example_free(&wk.ex);
 	eval_free(&wk.train);

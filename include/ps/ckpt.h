@@ -17,17 +17,17 @@
 #include "ps/store.h"
 
 #define PS_CKPT_VERSION		1		/* of the slot files and the MANIFEST */
-#define PS_CKPT_HDRLEN		128		/* a version 1 header; readers take longer */
+#define PS_CKPT_HDRLEN		128		/* version 1's header; may be longer */
 #define PS_CKPT_MAXHDR		4096
 #define PS_CKPT_MAXWIDTH	65536		/* floats per key */
-#define PS_CKPT_NAMELEN		64		/* file and checkpoint names, with the NUL */
+#define PS_CKPT_NAMELEN		64		/* names, with the NUL */
 #define PS_CKPT_MANIFEST	"MANIFEST"
 #define PS_CKPT_MANIFEST_TMP	"MANIFEST.tmp"
 
 /* What a slot file's header says. */
 struct ps_ckpt_header {
 	uint32_t	 version;
-	struct ps_optim	 optim;		/* kind, dim and the hyperparameters of the save */
+	struct ps_optim	 optim;		/* kind, dim, hyperparameters of the save */
 	uint32_t	 width;		/* floats per key: optim_width(&optim) */
 	uint64_t	 epoch;		/* the map epoch of the save */
 	uint32_t	 node;		/* the server that wrote it */
@@ -104,7 +104,8 @@ int	 ckpt_write_fd(int fd, const char *name, const struct ps_store *st,
 struct ps_ckpt_reader;
 
 struct ps_ckpt_reader *ckpt_open(const char *path, char **cause);
-/* The same on an open fd (closed by ckpt_close), name serving for messages. */
+/* The same on an open fd, name serving for messages; the fd is the reader's from
+ * then on, closed by ckpt_close (or at once, if the header is refused). */
 struct ps_ckpt_reader *ckpt_open_fd(int fd, const char *name, char **cause);
 const struct ps_ckpt_header *ckpt_header(const struct ps_ckpt_reader *);
 int	 ckpt_next_slot(struct ps_ckpt_reader *, uint16_t *slot, uint32_t *count,
@@ -142,7 +143,9 @@ char	*ckpt_manifest_format(const struct ps_manifest *, size_t *len);
 /* Parse a MANIFEST's text; where names it in causes ("ckpt/a/MANIFEST:7: ..."). */
 int	 ckpt_manifest_parse(struct ps_manifest *, const char *text, size_t len,
 	    const char *where, char **cause);
-/* Write dir/MANIFEST.tmp, fsync it, rename it to dir/MANIFEST and fsync dir. */
+/* Write dir/MANIFEST.tmp, fsync it, rename it to dir/MANIFEST and fsync dir; m is
+ * refused first if its text would not parse back (a bad name, counts that do not add
+ * up). */
 int	 ckpt_manifest_write(const char *dir, const struct ps_manifest *, char **cause);
 /* Read and parse dir/MANIFEST; with errno ENOENT when there is none (an incomplete
  * checkpoint, or not one). */

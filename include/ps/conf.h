@@ -29,6 +29,10 @@ struct ps_conf {
 	int64_t		 max_frame;		/* net.max_frame, 64 MiB; bytes, accepts K/M/G suffixes */
 	double		 heartbeat_interval;	/* net.heartbeat_interval, 1 (seconds) */
 	double		 heartbeat_timeout;	/* net.heartbeat_timeout, 10 (seconds) */
+	/* checkpoints */
+	char		*ckpt_dir;		/* ckpt.dir, "ckpt": ps-ckpt's folder of
+						 * checkpoints, relative to its working
+						 * directory */
 };
 
 /* Fill every field with its default. */

@@ -41,6 +41,7 @@ struct server {
 	double			 retry_since;	/* of the parked request being retried */
 	struct migration	*mig;		/* the one outgoing move, or NULL */
 	struct bgsave		*save;		/* the checkpoint being written, or NULL */
+	char			*restore;	/* --restore: the checkpoint, until loaded */
 	uint32_t		 dim;
 	uint32_t		 width;
 	struct ps_wbuf		 out;
@@ -54,7 +55,9 @@ struct server {
 	uint64_t		 keys_in, keys_out, slots_in, slots_out;
 };
 
-/* Register with the scheduler, serve until SHUTDOWN or a signal. Exit status. */
-int	server_run(const struct ps_conf *);
+/* Register with the scheduler, serve until SHUTDOWN or a signal. With restore (a
+ * checkpoint's name, folder or "latest"), the slots the first map gives this server
+ * start with their entries from it. Exit status. */
+int	server_run(const struct ps_conf *, const char *restore);
 
 #endif

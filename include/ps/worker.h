@@ -11,6 +11,8 @@ struct worker_opts {
 	const char	*test_path;	/* evaluate this file at the end, or NULL */
 	int		 skip_bad;	/* count and skip malformed lines instead of failing */
 	int		 json;		/* results as one JSON object */
+	const char	*model;		/* a checkpoint to predict or evaluate from, with
+					 * no cluster (see model_find), or NULL */
 	FILE		*in;		/* training or prediction data */
 	const char	*in_name;	/* "stdin", for errors */
 };

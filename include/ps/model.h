@@ -1,0 +1,39 @@
+/* A checkpoint read back as a model, with no cluster: for ps-worker --model (offline
+ * prediction and evaluation) and ps-server --restore (see lib/model.c). */
+#ifndef PS_MODEL_H
+#define PS_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ps/ckpt.h"
+#include "ps/store.h"
+
+struct ps_model {
+	char		*dir;		/* the checkpoint's folder */
+	struct ps_store	 store;
+	struct ps_optim	 optim;		/* of the save: w is computed with it */
+	uint64_t	 keys;
+};
+
+/*
+ * The folder of checkpoint name: name itself if it is a folder with a MANIFEST, else
+ * ckpt_dir/name; "latest" is the newest complete checkpoint in ckpt_dir (names are
+ * UTC times, so the greatest). Allocated path, or NULL and cause.
+ */
+char	*model_find(const char *ckpt_dir, const char *name, char **cause);
+/* Read every file of the checkpoint in dir (each verified as it is read). */
+int	 model_open(struct ps_model *, const char *dir, char **cause);
+void	 model_free(struct ps_model *);
+/*
+ * ps-server --restore: load, from every file of the checkpoint in dir, the entries of
+ * the slots that are OWNED in st (and empty): whichever server saved them, so a
+ * checkpoint restores onto any number of servers. The saved optimizer and dim must
+ * be want's. Keys loaded, or -1 and cause (and then those slots are emptied again).
+ */
+int64_t	 model_restore(struct ps_store *st, const char *dir, const struct ps_optim *want,
+	    char **cause);
+/* The weights of n keys, dim floats each: zeros for a key not in the model. */
+void	 model_pull(const struct ps_model *, const uint64_t *keys, size_t n, float *w);
+
+#endif

@@ -1,0 +1,198 @@
+/*
+ * A checkpoint as a model. Every slot file of the checkpoint is loaded into one slot
+ * store, its checksum checked on the way (ckpt_load), and weights are computed from
+ * the saved optimizer state with the saved optimizer's settings, as a server would
+ * at pull time. This is liblinear-predict's use: no scheduler, no server.
+ */
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ps/model.h"
+#include "ps/xmalloc.h"
+
+static int
+model_is_ckpt(const char *dir)
+{
+	char *path;
+	struct stat sb;
+	int r;
+
+	xasprintf(&path, "%s/%s", dir, PS_CKPT_MANIFEST);
+	r = stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+	free(path);
+	return r;
+}
+
+char *
+model_find(const char *ckpt_dir, const char *name, char **cause)
+{
+	struct dirent *e;
+	char *best = NULL, *path;
+	DIR *d;
+
+	if (strcmp(name, "latest") != 0) {
+		if (model_is_ckpt(name))
+			return xstrdup(name);
+		xasprintf(&path, "%s/%s", ckpt_dir, name);
+		if (model_is_ckpt(path))
+			return path;
+		xasprintf(cause, "%s: not a complete checkpoint (no %s), nor is %s", name,
+		    PS_CKPT_MANIFEST, path);
+		free(path);
+		return NULL;
+	}
+	if ((d = opendir(ckpt_dir)) == NULL) {
+		xasprintf(cause, "%s: %s", ckpt_dir, strerror(errno));
+		return NULL;
+	}
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		xasprintf(&path, "%s/%s", ckpt_dir, e->d_name);
+		if (model_is_ckpt(path) && (best == NULL || strcmp(path, best) > 0)) {
+			free(best);
+			best = path;
+		} else
+			free(path);
+	}
+	closedir(d);
+	if (best == NULL)
+		xasprintf(cause, "%s: no complete checkpoint", ckpt_dir);
+	return best;
+}
+
+int
+model_open(struct ps_model *md, const char *dir, char **cause)
+{
+	struct ps_manifest m;
+	struct ps_ckpt_header h;
+	size_t i;
+	char *path;
+	int64_t n;
+
+	memset(md, 0, sizeof *md);
+	if (ckpt_manifest_read(dir, &m, cause) != 0)
+		return -1;
+	store_init(&md->store, m.width);
+	md->dir = xstrdup(dir);
+	for (i = 0; i < m.nfiles; i++) {
+		xasprintf(&path, "%s/%s", dir, m.files[i].name);
+		n = ckpt_load(&md->store, path, i > 0 ? &md->optim : NULL, 1, &h, cause);
+		free(path);
+		if (n < 0) {
+			ckpt_manifest_free(&m);
+			model_free(md);
+			return -1;
+		}
+		if (i == 0)
+			md->optim = h.optim;
+		md->keys += (uint64_t)n;
+	}
+	ckpt_manifest_free(&m);
+	return 0;
+}
+
+/* The owned slots' entries of one file: 0, or -1 once any may have been stored. */
+static int
+model_restore_file(struct ps_store *st, const char *path, const struct ps_optim *want,
+    uint64_t *keys, char **cause)
+{
+	struct ps_ckpt_reader *r;
+	const struct ps_ckpt_header *h;
+	const float *v;
+	uint32_t count;
+	uint64_t key;
+	uint16_t slot;
+	int rv;
+
+	if ((r = ckpt_open(path, cause)) == NULL)
+		return -1;
+	h = ckpt_header(r);
+	if (h->width != st->width || want->kind != h->optim.kind ||
+	    want->dim != h->optim.dim) {
+		xasprintf(cause, "%s: saved with %s, dim %u; this server runs %s, dim %u",
+		    path, optim_name(h->optim.kind), h->optim.dim, optim_name(want->kind),
+		    want->dim);
+		ckpt_close(r);
+		return -1;
+	}
+	while ((rv = ckpt_next_slot(r, &slot, &count, cause)) == 1) {
+		if (st->state[slot] != SLOT_OWNED)
+			continue;	/* another server's now: skipped, still checked */
+		while ((rv = ckpt_next_entry(r, &key, &v, cause)) == 1) {
+			memcpy(table_insert(&st->tables[slot], key, NULL), v,
+			    (size_t)h->width * sizeof *v);
+			(*keys)++;
+		}
+		if (rv == -1)
+			break;
+	}
+	ckpt_close(r);
+	return rv;
+}
+
+int64_t
+model_restore(struct ps_store *st, const char *dir, const struct ps_optim *want,
+    char **cause)
+{
+	struct ps_manifest m;
+	uint64_t keys = 0;
+	uint32_t slot;
+	size_t i;
+	char *path;
+	int rv = 0;
+
+	if (ckpt_manifest_read(dir, &m, cause) != 0)
+		return -1;
+	for (slot = 0; slot < PS_NSLOTS; slot++) {
+		if (st->state[slot] == SLOT_OWNED && st->tables[slot].count != 0) {
+			xasprintf(cause, "slot %u already holds keys", slot);
+			ckpt_manifest_free(&m);
+			return -1;
+		}
+	}
+	for (i = 0; i < m.nfiles && rv == 0; i++) {
+		xasprintf(&path, "%s/%s", dir, m.files[i].name);
+		rv = model_restore_file(st, path, want, &keys, cause);
+		free(path);
+	}
+	ckpt_manifest_free(&m);
+	if (rv != 0) {
+		/* A file that fails its checksum may have given entries already. */
+		for (slot = 0; slot < PS_NSLOTS; slot++)
+			if (st->state[slot] == SLOT_OWNED)
+				store_drop(st, slot);
+		return -1;
+	}
+	return (int64_t)keys;
+}
+
+void
+model_free(struct ps_model *md)
+{
+	store_free(&md->store);
+	free(md->dir);
+	memset(md, 0, sizeof *md);
+}
+
+void
+model_pull(const struct ps_model *md, const uint64_t *keys, size_t n, float *w)
+{
+	uint32_t dim = md->optim.dim;
+	size_t i;
+
+	for (i = 0; i < n; i++, w += dim) {
+		const float *state = table_find(&md->store.tables[map_slot(keys[i])],
+		    keys[i]);
+
+		if (state != NULL)
+			optim_pull(&md->optim, state, w);
+		else
+			memset(w, 0, dim * sizeof *w);
+	}
+}

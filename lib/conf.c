@@ -82,6 +82,8 @@ static const struct conf_option conf_table[] = {
 	  "1", "number of servers the scheduler waits for" },
 	{ "cluster.workers", CONF_INT, OFF(num_workers), 1, 100000, 0,
 	  "1", "number of workers the scheduler waits for" },
+	{ "cluster.linger", CONF_BOOL, OFF(linger), 0, 0, 0,
+	  "false", "keep serving after the last worker: ps-ctl shutdown ends the job" },
 
 	{ "optimizer.name", CONF_OPTIMIZER, OFF(optim.kind), 0, 0, 0,
 	  "ftrl", "update rule applied by the servers" },

@@ -154,6 +154,17 @@ sched_first_map(struct sched *s)
 	sched_publish_map(s);
 }
 
+/* Workers training now. */
+static uint32_t
+sched_training(struct sched *s)
+{
+	uint32_t i, n = 0;
+
+	for (i = 0; i < s->nnodes; i++)
+		n += s->nodes[i]->role == PS_ROLE_WORKER && s->nodes[i]->state == NODE_ALIVE;
+	return n;
+}
+
 static void
 sched_register(struct sched *s, struct ps_peer *p, struct node *n, struct ps_msg *m)
 {
@@ -175,7 +186,8 @@ sched_register(struct sched *s, struct ps_peer *p, struct node *n, struct ps_msg
 		    (unsigned long long)port);
 		return;
 	}
-	if (role == PS_ROLE_WORKER && s->workers == (uint32_t)s->conf->num_workers) {
+	if (role == PS_ROLE_WORKER && s->workers >= (uint32_t)s->conf->num_workers &&
+	    !(s->conf->linger && sched_training(s) < (uint32_t)s->conf->num_workers)) {
 		peer_error(p, m, PS_ERR_STATE, "the cluster already has its %d workers",
 		    s->conf->num_workers);
 		return;
@@ -618,6 +630,15 @@ sched_check_end(struct sched *s)
 	if (!s->ending) {
 		if (finished < (uint32_t)s->conf->num_workers && !s->stopping)
 			return;
+		/* cluster.linger: the model stays up for clients and new workers. */
+		if (s->conf->linger && !s->stopping) {
+			if (sched_training(s) == 0 && !s->lingering)
+				log_info("all workers finished (%d failed); serving on "
+				    "(cluster.linger): ps-ctl shutdown ends the job",
+				    s->failed);
+			s->lingering = sched_training(s) == 0;
+			return;
+		}
 		s->ending = 1;
 		if (s->stopping)
 			log_info("stopping the servers (shutdown requested)");

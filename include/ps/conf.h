@@ -18,6 +18,9 @@ struct ps_conf {
 	/* cluster */
 	int		 num_servers;		/* cluster.servers, 1 */
 	int		 num_workers;		/* cluster.workers, 1 */
+	int		 linger;		/* cluster.linger, false: the job goes on
+						 * after its last worker, until ps-ctl
+						 * shutdown */
 	/* model and optimizer */
 	struct ps_optim	 optim;			/* optimizer.name "ftrl", .learning_rate 0.1,
 						 * .epsilon 1e-6, .alpha 0.1, .beta 1, .l1 1, .l2 1;

@@ -53,6 +53,7 @@ struct sched {
 	char			*barrier;	/* name of the open barrier, or NULL */
 	int			 ending;
 	int			 stopping;	/* ps-ctl shutdown */
+	int			 lingering;	/* cluster.linger, and no worker left */
 	int			 failed;
 	struct reshard		*reshard;	/* the slot moves under way, or NULL */
 	struct snapshot		*snapshot;	/* the checkpoint being written, or NULL */

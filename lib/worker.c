@@ -359,7 +359,7 @@ worker_run(const struct ps_conf *conf, const struct worker_opts *opts)
 		goto out;
 	} else
 		wk.connected = 1;
-	if (!opts->predict)
+	if (!opts->predict && !wk.offline)
 		log_info("worker %u of %d training from %s", wk.client.rank,
 		    conf->num_workers, opts->in_name);
 

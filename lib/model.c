@@ -28,11 +28,29 @@ model_is_ckpt(const char *dir)
 	return r;
 }
 
+/* The number after a name's last '-' (20261129T081500Z-2: 2), 1 without one: a
+ * second save in the same second is newer than the first. */
+static long
+model_suffix(const char *name)
+{
+	const char *dash = strrchr(name, '-');
+	char *end;
+	long n;
+
+	if (dash == NULL)
+		return 1;
+	n = strtol(dash + 1, &end, 10);
+	return *end == '\0' && end != dash + 1 ? n : 1;
+}
+
 char *
 model_find(const char *ckpt_dir, const char *name, char **cause)
 {
+	struct ps_manifest m;
 	struct dirent *e;
-	char *best = NULL, *path;
+	char *best = NULL, *path, *why;
+	time_t best_time = 0;
+	long best_n = 0;
 	DIR *d;
 
 	if (strcmp(name, "latest") != 0) {
@@ -50,15 +68,26 @@ model_find(const char *ckpt_dir, const char *name, char **cause)
 		xasprintf(cause, "%s: %s", ckpt_dir, strerror(errno));
 		return NULL;
 	}
+	/* The newest by the MANIFEST's time, as ps-ckpt list orders them; a
+	 * MANIFEST that does not parse makes no checkpoint. */
 	while ((e = readdir(d)) != NULL) {
 		if (e->d_name[0] == '.')
 			continue;
 		xasprintf(&path, "%s/%s", ckpt_dir, e->d_name);
-		if (model_is_ckpt(path) && (best == NULL || strcmp(path, best) > 0)) {
+		if (ckpt_manifest_read(path, &m, &why) != 0) {
+			free(why);
+			free(path);
+			continue;
+		}
+		if (best == NULL || m.created > best_time || (m.created == best_time &&
+		    model_suffix(e->d_name) > best_n)) {
 			free(best);
 			best = path;
+			best_time = m.created;
+			best_n = model_suffix(e->d_name);
 		} else
 			free(path);
+		ckpt_manifest_free(&m);
 	}
 	closedir(d);
 	if (best == NULL)

@@ -158,6 +158,12 @@ snapshot_request(struct sched *s, struct ps_peer *p, struct ps_msg *m)
 		peer_call(n->peer, &s->out, 0, snapshot_saved, s);
 	}
 	k = (int)z->waiting;
+	if (k == 0) {		/* no server holds a slot: nothing could be saved */
+		peer_error(p, m, PS_ERR_STATE, "no server holds slots");
+		snapshot_end(s);
+		free(dir);
+		return;
+	}
 	z->d = peer_defer(p, m, 0);
 	log_info("%s: checkpoint into %s: %d servers", peer_info(p)->name, dir, k);
 	free(dir);

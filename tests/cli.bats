@@ -18,7 +18,7 @@ runq() {
 # Every program built; ps-bench and ps-ctl only when present.
 programs() {
 	local p
-	for p in ps-scheduler ps-server ps-worker ps-tokenize ps-bench ps-ctl; do
+	for p in ps-scheduler ps-server ps-worker ps-tokenize ps-bench ps-ctl ps-ckpt; do
 		[ -x "$PS_BUILD/$p" ] && echo "$p"
 	done
 }

@@ -81,6 +81,12 @@ main(int argc, char **argv)
 		cli_free(&cli);
 		return PS_EXIT_USAGE;
 	}
+	if (opts.model != NULL && !opts.predict && opts.test_path == NULL) {
+		fprintf(stderr, "ps-worker: --model: a model is read-only: give --predict "
+		    "or --test\n%s", usage);
+		cli_free(&cli);
+		return PS_EXIT_USAGE;
+	}
 	log_init("ps-worker", cli.verbose);
 	conf_init(&conf);
 	cli_load(&cli, &conf);

@@ -31,10 +31,12 @@
 #include "ps/ckpt.h"
 #include "ps/ckptcmd.h"
 #include "ps/cli.h"
+#include "ps/client.h"
 #include "ps/conn.h"
 #include "ps/json.h"
 #include "ps/log.h"
 #include "ps/map.h"
+#include "ps/model.h"
 #include "ps/msg.h"
 #include "ps/net.h"
 #include "ps/optim.h"
@@ -65,9 +67,10 @@ static int	ckc_list(struct ps_ckptcmd *, const struct ckc_cmd *, const char *);
 static int	ckc_verify(struct ps_ckptcmd *, const struct ckc_cmd *, const char *);
 static int	ckc_prune(struct ps_ckptcmd *, const struct ckc_cmd *, const char *);
 static int	ckc_export(struct ps_ckptcmd *, const struct ckc_cmd *, const char *);
+static int	ckc_restore(struct ps_ckptcmd *, const struct ckc_cmd *, const char *);
 
 /*
- * The commands. A command that needs the job (save; restore, once servers can load)
+ * The commands. A command that needs the job (save, restore)
  * reaches the scheduler through ckc_connect; one that changes the folder of
  * checkpoints takes ckc_lock first; one that reads a checkpoint finds it with
  * ckc_folder and its MANIFEST with ckc_manifest.
@@ -82,6 +85,8 @@ static const struct ckc_cmd ckc_cmds[] = {
 	  ckc_prune, CKC_KEEP },
 	{ "export", "NAME", "print each key's weights as text, sorted by key",
 	  ckc_export, CKC_NAME },
+	{ "restore", "NAME", "load a checkpoint into the running job, any number of servers",
+	  ckc_restore, CKC_NAME },
 };
 #define CKC_NCMDS	(sizeof ckc_cmds / sizeof ckc_cmds[0])
 
@@ -327,6 +332,13 @@ ckc_folder(struct ps_ckptcmd *k, const struct ckc_cmd *cmd, const char *arg,
 		len = strlen(*path);
 		while (len > 1 && (*path)[len - 1] == '/')
 			(*path)[--len] = '\0';
+		return PS_EXIT_OK;
+	}
+	if (strcmp(arg, "latest") == 0) {
+		char *cause;
+
+		if ((*path = model_find(ckc_dir(k), arg, &cause)) == NULL)
+			return ckc_fail(cause);
 		return PS_EXIT_OK;
 	}
 	if (!ckpt_name_ok(arg))
@@ -1333,3 +1345,142 @@ ckptcmd_help(FILE *f)
 		fprintf(f, "  %-20s %s\n", syntax, ckc_cmds[i].help);
 	}
 }
+
+/*
+ * restore: every entry of the checkpoint goes, as a whole state (LOAD), to the server
+ * that owns its slot now, so the job may have any number of servers. The checkpoint
+ * is verified whole first: a damaged one loads nothing.
+ */
+#define CKC_RESTORE_BATCH	((size_t)1 << 20)	/* keys a LOAD call */
+
+struct ckc_entry_ref {
+	uint64_t	 key;
+	size_t		 at;
+};
+
+static int
+ckc_ref_cmp(const void *a, const void *b)
+{
+	const struct ckc_entry_ref *x = a, *y = b;
+
+	return x->key < y->key ? -1 : x->key > y->key;
+}
+
+/* Load n buffered entries: sorted by key, as LOAD wants. */
+static int
+ckc_restore_flush(struct ps_client *c, struct ckc_entry_ref *refs, const float *states,
+    uint64_t *keys, float *sorted, size_t n, uint32_t width, char **cause)
+{
+	size_t i;
+
+	qsort(refs, n, sizeof *refs, ckc_ref_cmp);
+	for (i = 0; i < n; i++) {
+		keys[i] = refs[i].key;
+		memcpy(sorted + i * width, states + refs[i].at * width, width * sizeof *sorted);
+	}
+	return client_load(c, keys, n, sorted, width, cause);
+}
+
+static int
+ckc_restore_file(struct ps_client *c, const char *path, uint32_t width, uint64_t *total,
+    char **cause)
+{
+	struct ckc_entry_ref *refs;
+	struct ps_ckpt_reader *r;
+	const float *state;
+	float *states, *sorted;
+	uint64_t *keys, key;
+	uint32_t count;
+	uint16_t slot;
+	size_t n = 0;
+	int st, rv = -1;
+
+	if ((r = ckpt_open(path, cause)) == NULL)
+		return -1;
+	refs = xreallocarray(NULL, CKC_RESTORE_BATCH, sizeof *refs);
+	keys = xreallocarray(NULL, CKC_RESTORE_BATCH, sizeof *keys);
+	states = xreallocarray(NULL, CKC_RESTORE_BATCH, width * sizeof *states);
+	sorted = xreallocarray(NULL, CKC_RESTORE_BATCH, width * sizeof *sorted);
+	while ((st = ckpt_next_slot(r, &slot, &count, cause)) == 1) {
+		while ((st = ckpt_next_entry(r, &key, &state, cause)) == 1) {
+			refs[n].key = key;
+			refs[n].at = n;
+			memcpy(states + n * width, state, width * sizeof *states);
+			if (++n == CKC_RESTORE_BATCH) {
+				if (ckc_restore_flush(c, refs, states, keys, sorted, n, width,
+				    cause) != 0)
+					goto out;
+				*total += n;
+				n = 0;
+			}
+		}
+		if (st == -1)
+			goto out;
+	}
+	if (st == -1)
+		goto out;
+	if (n > 0 && ckc_restore_flush(c, refs, states, keys, sorted, n, width, cause) != 0)
+		goto out;
+	*total += n;
+	rv = 0;
+out:
+	ckpt_close(r);
+	free(refs);
+	free(keys);
+	free(states);
+	free(sorted);
+	return rv;
+}
+
+static int
+ckc_restore(struct ps_ckptcmd *k, const struct ckc_cmd *cmd, const char *arg)
+{
+	const struct ps_conf *conf = k->conf;
+	struct ps_manifest m;
+	struct ps_client c;
+	uint64_t total = 0;
+	char *path, *cause, *file;
+	size_t i;
+	int status;
+
+	if ((status = ckc_folder(k, cmd, arg, &path)) != PS_EXIT_OK)
+		return status;
+	if (ckc_manifest(path, &m, &cause) != 0) {
+		free(path);
+		return ckc_fail(cause);
+	}
+	if (m.kind != conf->optim.kind || m.dim != conf->optim.dim) {
+		xasprintf(&cause, "%s: saved with %s, dim %u; the job runs %s, dim %u", path,
+		    optim_name(m.kind), m.dim, optim_name(conf->optim.kind), conf->optim.dim);
+		goto fail;
+	}
+	if (ckpt_check(path, &m, &cause) != 0)
+		goto fail;
+	if (client_open(&c, conf, PS_ROLE_CLIENT, "ps-ckpt", &cause) != 0) {
+		file = cause;
+		xasprintf(&cause, "scheduler %s:%d: %s", conf->scheduler_host,
+		    conf->scheduler_port, file);
+		free(file);
+		goto fail;
+	}
+	for (i = 0; i < m.nfiles; i++) {
+		xasprintf(&file, "%s/%s", path, m.files[i].name);
+		status = ckc_restore_file(&c, file, m.width, &total, &cause);
+		free(file);
+		if (status != 0) {
+			client_close(&c);
+			goto fail;
+		}
+	}
+	client_close(&c);
+	log_debug("%s: %" PRIu64 " keys restored", path, total);
+	printf("restored %" PRIu64 " keys from %s\n", total, path);
+	ckpt_manifest_free(&m);
+	free(path);
+	return fflush(stdout) == 0 ? PS_EXIT_OK : PS_EXIT_ERROR;
+fail:
+	ckpt_manifest_free(&m);
+	free(path);
+	return ckc_fail(cause);
+}
+

@@ -56,6 +56,12 @@ model_find(const char *ckpt_dir, const char *name, char **cause)
 	if (strcmp(name, "latest") != 0) {
 		if (model_is_ckpt(name))
 			return xstrdup(name);
+		/* A path is a path, as ps-ckpt takes it: not a name in ckpt_dir. */
+		if (strchr(name, '/') != NULL) {
+			xasprintf(cause, "%s: not a complete checkpoint (no %s)", name,
+			    PS_CKPT_MANIFEST);
+			return NULL;
+		}
 		xasprintf(&path, "%s/%s", ckpt_dir, name);
 		if (model_is_ckpt(path))
 			return path;

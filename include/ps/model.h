@@ -17,9 +17,10 @@ struct ps_model {
 };
 
 /*
- * The folder of checkpoint name: name itself if it is a folder with a MANIFEST, else
- * ckpt_dir/name; "latest" is the newest complete checkpoint in ckpt_dir (names are
- * UTC times, so the greatest). Allocated path, or NULL and cause.
+ * The folder of checkpoint name: name itself if it is a folder with a MANIFEST (or
+ * has a '/'), else ckpt_dir/name; "latest" is the newest complete checkpoint in
+ * ckpt_dir, by its MANIFEST's time as ps-ckpt list orders them. Allocated path, or
+ * NULL and cause.
  */
 char	*model_find(const char *ckpt_dir, const char *name, char **cause);
 /* Read every file of the checkpoint in dir (each verified as it is read). */

@@ -242,6 +242,37 @@ flip() {
 	end_job job-b
 }
 
+@test "ps-ckpt restore: a save by 2 servers loaded into a running job of 3, any key's server" {
+	local keys n live
+	ps_heart
+	linger_job 2
+	train trainer
+	live=$TEST
+	save
+	ckpt export "$NAME" >"$PS_TMP/export" || fail "export failed"
+	n=$(wc -l <"$PS_TMP/export")
+	end_job job-a
+
+	linger_job 3
+	runq ckpt restore latest
+	[ "$status" -eq 0 ] || fail "restore: exit $status: $stderr"
+	[ "$output" = "restored $n keys from $SAVED" ] || fail "restore printed '$output'"
+	mapfile -t keys < <(cut -f 1 "$PS_TMP/export")
+	ps_ctl get "${keys[@]}" >"$PS_TMP/got" || fail "ps-ctl get failed"
+	diff "$PS_TMP/export" "$PS_TMP/got" >&2 || fail "ps-ctl get differs from the export"
+	worker --test "$HEART" </dev/null >"$PS_TMP/restored.test" 2>"$PS_TMP/restored.log" ||
+	    fail "--test on the restored job: exit $?: $(cat "$PS_TMP/restored.log")"
+	test_line "$PS_TMP/restored.test"
+	[ "$TEST" = "$live" ] || fail "restored: '$TEST', the job that saved: '$live'"
+	# a damaged checkpoint loads nothing
+	cp -r "$SAVED" "$PS_TMP/ck/broken"
+	rm "$PS_TMP/ck/broken/MANIFEST"
+	runq ckpt restore broken
+	[ "$status" -eq 1 ] && [[ "$stderr" == *"no MANIFEST"* ]] ||
+	    fail "restore of a checkpoint with no MANIFEST: exit $status: $stderr"
+	end_job job-b
+}
+
 # Job A trains on heart_scale and saves; job B, restored from A's checkpoint, trains
 # on it again; job C trains on it twice in one stream. The servers' FTRL state (z, n
 # per key) is the whole model and is restored exactly, and a worker keeps nothing

@@ -122,10 +122,12 @@ bgsave_reap(struct server *s)
 			msg_put_float(&s->out, b->pause);
 			msg_end(&s->out);
 			defer_reply(b->d, &s->out);
-		} else
-			defer_error(b->d, PS_ERR_SERVER, "writing %s failed (%s %d): see the "
-			    "server's log", b->path, WIFEXITED(status) ? "exit" : "signal",
-			    WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+		} else if (WIFEXITED(status))
+			defer_error(b->d, PS_ERR_SERVER, "writing %s failed (exit %d): see "
+			    "the server's log", b->path, WEXITSTATUS(status));
+		else
+			defer_error(b->d, PS_ERR_SERVER, "writing %s failed: the writer was "
+			    "killed by signal %d", b->path, WTERMSIG(status));
 		free(b->path);
 		free(b);
 		b = NULL;

@@ -222,10 +222,8 @@ flip() {
 		sum=$((sum + restored))
 	done
 	[ "$sum" -eq "$n" ] || fail "$sum keys restored, $n exported"
-	# (Text against text: export prints %g where that reads back as the same float,
-	# %.9g otherwise; ps-ctl get always %.9g. The two agree on these 14 weights, each
-	# of which needs 9 digits, but not on every float: -0.1f is "-0.1" against
-	# "-0.100000001".)
+	# (Text against text: export and ps-ctl get both print %.9g, the digits that give
+	# back the exact float.)
 	mapfile -t keys < <(cut -f 1 "$PS_TMP/export")
 	ps_ctl get "${keys[@]}" >"$PS_TMP/got" || fail "ps-ctl get failed"
 	diff "$PS_TMP/export" "$PS_TMP/got" >&2 || fail "ps-ctl get differs from the export"

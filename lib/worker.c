@@ -55,6 +55,7 @@ struct worker {
 	int				 connected;
 	struct ps_model			 model;		/* --model: no cluster */
 	int				 offline;
+	int				 closed;	/* stdout's reader went away */
 	struct batch			 b;
 	struct ps_example		 ex;
 	char				*line;
@@ -198,7 +199,11 @@ batch_run(struct worker *wk, enum batch_mode mode, char **cause)
 		client_add_examples(&wk->client, b->n);
 	}
 	if (mode == MODE_PREDICT && fflush(stdout) == EOF) {
-		xasprintf(cause, "stdout: write failed");
+		/* A reader that has had enough (| head): stop, quietly. */
+		if (errno == EPIPE)
+			wk->closed = 1;
+		else
+			xasprintf(cause, "stdout: %s", strerror(errno));
 		return -1;
 	}
 	b->n = 0;
@@ -377,11 +382,18 @@ worker_run(const struct ps_conf *conf, const struct worker_opts *opts)
 		goto out;
 	worker_report(&wk);
 	if (fflush(stdout) == EOF) {
-		xasprintf(&cause, "stdout: write failed");
+		if (errno == EPIPE)
+			wk.closed = 1;
+		else
+			xasprintf(&cause, "stdout: %s", strerror(errno));
 		goto out;
 	}
 	status = 0;
 out:
+	if (wk.closed && cause == NULL) {
+		log_debug("stdout closed by its reader: stopping");
+		status = 0;
+	}
 	if (cause != NULL) {
 		log_error("%s", cause);
 		free(cause);

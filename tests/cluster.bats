@@ -75,11 +75,16 @@ figure() {
 		.examples == 270 and .accuracy > 0.75 and .accuracy <= 1 and
 		.logloss > 0 and .logloss < 0.69 and .auc > 0.8 and .auc <= 1' ||
 	    fail "bad results: ${lines[-1]}"
-	# the text lines come first, and agree with the JSON
-	assert_line --index 0 --partial "train examples=270"
-	echo "${lines[-1]}" | jq -e --argjson a "$(figure accuracy "${lines[1]}")" \
-	    --argjson l "$(figure logloss "${lines[1]}")" '.accuracy == $a and .logloss == $l' ||
-	    fail "text and JSON differ: ${lines[1]} / ${lines[-1]}"
+	# stdout is the JSON alone (ps-local --json | jq . works); the text lines go to
+	# stderr, and agree with the JSON
+	[ "${#lines[@]}" -eq 1 ] || fail "stdout is not one line: $output"
+	echo "$output" | jq . >/dev/null || fail "stdout does not parse: $output"
+	local text
+	text=$(grep '^test examples=' <<<"$stderr") || fail "no test line on stderr: $stderr"
+	grep -q '^train examples=270' <<<"$stderr" || fail "no train line on stderr: $stderr"
+	echo "${lines[-1]}" | jq -e --argjson a "$(figure accuracy "$text")" \
+	    --argjson l "$(figure logloss "$text")" '.accuracy == $a and .logloss == $l' ||
+	    fail "text and JSON differ: $text / ${lines[-1]}"
 	assert_clean
 }
 

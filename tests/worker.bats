@@ -166,3 +166,13 @@ good_lines() {
 	assert_failure 2
 	assert_output --partial "model.dim must be 1"
 }
+
+@test "--predict into a closed pipe (| head) stops quietly, exit 0" {
+	start_cluster 1 1
+	local i
+	for i in 1 2 3 4 5 6 7 8 9 10; do cat "$HEART"; done >"$PS_TMP/many.svm"
+	worker --predict <"$PS_TMP/many.svm" 2>"$PS_TMP/predict.log" | head -n 2 >"$PS_TMP/two"
+	[ "${PIPESTATUS[0]}" -eq 0 ] || fail "exit ${PIPESTATUS[0]}: $(cat "$PS_TMP/predict.log")"
+	[ "$(wc -l <"$PS_TMP/two")" -eq 2 ] || fail "$(cat "$PS_TMP/two")"
+	! grep -q 'error' "$PS_TMP/predict.log" || fail "an error logged: $(cat "$PS_TMP/predict.log")"
+}

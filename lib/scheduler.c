@@ -707,9 +707,17 @@ sched_signal(int sig, void *arg)
 		log_info("SIGHUP: ignored (a daemon outlives its terminal)");
 		return;
 	}
-	log_info("%s: exiting", strsignal(sig));
-	s->failed++;
-	proc_exit(&s->proc);
+	/* The first TERM or INT ends the job as ps-ctl shutdown does: the servers are
+	 * told, so none is left serving that nobody can reach; a second one exits now.
+	 * Workers still training lose the scheduler and fail. */
+	if (s->ending) {
+		log_info("%s: exiting now", strsignal(sig));
+		proc_exit(&s->proc);
+		return;
+	}
+	log_info("%s: ending the job", strsignal(sig));
+	s->stopping = 1;
+	sched_check_end(s);
 }
 
 int

@@ -224,3 +224,14 @@ figure() {
 	    .train_examples == 270' || fail "bad results: ${lines[-1]}"
 	assert_clean
 }
+
+@test "SIGTERM to the scheduler ends the job: its servers exit too, every one with 0" {
+	start_cluster 2 1
+	kill -TERM "$(ps_pid scheduler)"
+	local name
+	for name in scheduler server0 server1; do
+		wait_exit "$(ps_pid "$name")" || fail "$name still running"
+		[ "$status" -eq 0 ] || fail "$name: exit $status"
+	done
+	ps_log_has "$PS_TMP/scheduler.log" "Terminated: ending the job" || fail "no log line"
+}

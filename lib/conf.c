@@ -77,6 +77,9 @@ static const struct conf_option conf_table[] = {
 	  "127.0.0.1", "address a server listens on for workers" },
 	{ "server.port", CONF_INT, OFF(server_port), 0, 65535, 0,
 	  "0", "server TCP port (0: any free port)" },
+	{ "server.advertise", CONF_STRING, OFF(server_advertise), 0, 0, 0,
+	  "auto", "address workers reach a server at (auto: server.host, or if that "
+	  "is 0.0.0.0 or ::, the address that reaches the scheduler)" },
 
 	{ "cluster.servers", CONF_INT, OFF(num_servers), 1, 1024, 0,
 	  "1", "number of servers the scheduler waits for" },

@@ -6,6 +6,8 @@
  * connection closed; the process goes on serving everyone else.
  */
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 
 #include <errno.h>
 #include <netdb.h>
@@ -493,6 +495,24 @@ int
 peer_alive(const struct ps_peer *p)
 {
 	return !(p->flags & (PEER_DEAD | PEER_CLOSING));
+}
+
+int
+peer_local_host(const struct ps_peer *p, char *buf, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sslen = sizeof ss;
+	const void *a;
+
+	if (getsockname(p->fd, (struct sockaddr *)&ss, &sslen) == -1)
+		return -1;
+	if (ss.ss_family == AF_INET)
+		a = &((struct sockaddr_in *)&ss)->sin_addr;
+	else if (ss.ss_family == AF_INET6)
+		a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+	else
+		return -1;
+	return inet_ntop(ss.ss_family, a, buf, len) != NULL ? 0 : -1;
 }
 
 const struct ps_peer_info *

@@ -838,18 +838,41 @@ server_registered(struct ps_peer *p, struct ps_msg *m, const char *why, void *ar
 	proc_timer_start(s->beat, s->conf->heartbeat_interval);
 }
 
+/*
+ * The address the map is to give workers for this server: server.advertise, or
+ * server.host, or, when that is a wildcard, the local address of the connection to
+ * the scheduler (the kernel picks it at connect(), before the handshake).
+ */
+static void
+server_advertise(struct server *s, char *host, size_t len)
+{
+	const char *h = s->conf->server_host;
+
+	if (strcmp(s->conf->server_advertise, "auto") != 0)
+		h = s->conf->server_advertise;
+	else if ((strcmp(h, "0.0.0.0") == 0 || strcmp(h, "::") == 0) &&
+	    peer_local_host(s->sched, host, len) == 0) {
+		log_debug("advertising %s (server.host %s)", host, h);
+		return;
+	}
+	snprintf(host, len, "%s", h);
+}
+
 /* Connect to the scheduler from the loop and register. */
 static void
 server_connect_scheduler(struct server *s)
 {
 	struct ps_hdr h;
 
+	char host[64];
+
 	s->sched = peer_connect(s->proc.base, s->conf->scheduler_host,
 	    s->conf->scheduler_port, "scheduler", s->conf->max_frame, server_sched_cb, s);
+	server_advertise(s, host, sizeof host);
 	h = msg_hdr(PS_MSG_REGISTER, peer_next_id(s->sched), 0, 0);
 	msg_begin(&s->out, &h, 3);
 	msg_put_uint(&s->out, PS_ROLE_SERVER);
-	msg_put_str(&s->out, s->conf->server_host);
+	msg_put_str(&s->out, host);
 	msg_put_uint(&s->out, (uint64_t)s->port);
 	msg_end(&s->out);
 	peer_call(s->sched, &s->out, 0, server_registered, s);

@@ -176,3 +176,24 @@ good_lines() {
 	[ "$(wc -l <"$PS_TMP/two")" -eq 2 ] || fail "$(cat "$PS_TMP/two")"
 	! grep -q 'error' "$PS_TMP/predict.log" || fail "an error logged: $(cat "$PS_TMP/predict.log")"
 }
+
+@test "a server listening on 0.0.0.0 is given to workers at the address that reaches the scheduler" {
+	start_scheduler 1 1
+	start_server -o server.host=0.0.0.0
+	local addr
+	addr=$(ps_status | jq -r '.nodes[] | select(.role == "server") | .addr')
+	[ "$addr" = "127.0.0.1:$SERVER_PORT" ] || fail "the map gives '$addr'"
+	worker --test "$HEART" <"$HEART" >"$PS_TMP/w.out" 2>"$PS_TMP/w.log" ||
+	    fail "the worker failed: $(cat "$PS_TMP/w.log")"
+	grep -q '^test examples=270 ' "$PS_TMP/w.out" || fail "$(cat "$PS_TMP/w.out")"
+}
+
+@test "server.advertise names the address workers are given" {
+	start_scheduler 1 1
+	start_server -o server.advertise=localhost
+	local addr
+	addr=$(ps_status | jq -r '.nodes[] | select(.role == "server") | .addr')
+	[ "$addr" = "localhost:$SERVER_PORT" ] || fail "the map gives '$addr'"
+	worker --test "$HEART" <"$HEART" >"$PS_TMP/w.out" 2>"$PS_TMP/w.log" ||
+	    fail "the worker failed: $(cat "$PS_TMP/w.log")"
+}

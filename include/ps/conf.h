@@ -15,6 +15,8 @@ struct ps_conf {
 	/* server: where a server listens for workers */
 	char		*server_host;		/* server.host, "127.0.0.1" */
 	int		 server_port;		/* server.port, 0 (any free port) */
+	char		*server_advertise;	/* server.advertise, "auto": what the map
+						 * tells workers */
 	/* cluster */
 	int		 num_servers;		/* cluster.servers, 1 */
 	int		 num_workers;		/* cluster.workers, 1 */

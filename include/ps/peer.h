@@ -68,6 +68,9 @@ void		 peer_fail(struct ps_peer *, unsigned int code, const char *fmt, ...)
 /* Close now, without calling back. */
 void		 peer_close(struct ps_peer *);
 int		 peer_alive(const struct ps_peer *);
+/* The local address of the connection, without the port ("10.0.0.2"), into buf;
+ * -1 if the socket has none. */
+int		 peer_local_host(const struct ps_peer *, char *buf, size_t len);
 const struct ps_peer_info *peer_info(const struct ps_peer *);
 void		*peer_data(const struct ps_peer *);
 void		 peer_set_data(struct ps_peer *, void *);

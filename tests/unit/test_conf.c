@@ -612,7 +612,7 @@ test_get_and_names(void)
 	fclose(f);
 	for (i = 0; (name = conf_option_name(i)) != NULL; i++)
 		CHECK_CONTAINS(table, name);
-	CHECK(i == 21);	/* with ckpt.dir and cluster.linger */
+	CHECK(i == 22);	/* with ckpt.dir, cluster.linger, server.advertise */
 	CHECK_STR(conf_option_name(0), "scheduler.host");
 	CHECK_CONTAINS(table, "64K..2G");
 	CHECK_CONTAINS(table, "sgd, adagrad, ftrl, sum");

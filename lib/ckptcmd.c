@@ -1096,6 +1096,36 @@ fail:
 }
 
 /* Make <dir>/<UTC time>[-N], new; its name in name. */
+/* One more than the highest N of dir's STAMP and STAMP-N (1 for STAMP), or 1. */
+static int
+ckc_next_seq(const char *dir, const char *stamp)
+{
+	struct dirent *e;
+	size_t n = strlen(stamp);
+	long seq, top = 0;
+	char *end;
+	DIR *d;
+
+	if ((d = opendir(dir)) == NULL)
+		return 1;
+	while ((e = readdir(d)) != NULL) {
+		if (strncmp(e->d_name, stamp, n) != 0)
+			continue;
+		if (e->d_name[n] == '\0')
+			seq = 1;
+		else if (e->d_name[n] == '-') {
+			seq = strtol(e->d_name + n + 1, &end, 10);
+			if (*end != '\0' || seq < 2)
+				continue;
+		} else
+			continue;
+		if (seq > top)
+			top = seq;
+	}
+	closedir(d);
+	return top + 1 > INT_MAX ? INT_MAX : (int)top + 1;
+}
+
 static int
 ckc_make_folder(const char *dir, time_t now, char *name, size_t len, char **cause)
 {
@@ -1108,7 +1138,9 @@ ckc_make_folder(const char *dir, time_t now, char *name, size_t len, char **caus
 		xasprintf(cause, "save: the time of day cannot be formatted");
 		return -1;
 	}
-	for (i = 1; i <= CKC_NAME_TRIES; i++) {
+	/* Above every checkpoint of this second that is there, even if one below was
+	 * pruned: a new save must sort after them, as latest and list order them. */
+	for (i = ckc_next_seq(dir, stamp); i <= CKC_NAME_TRIES; i++) {
 		if (i == 1)
 			snprintf(name, len, "%s", stamp);
 		else

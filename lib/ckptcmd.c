@@ -877,39 +877,13 @@ ckc_connect(struct ps_ckptcmd *k, struct ps_conn *c, char **cause)
 	return 0;
 }
 
-/* The value of key in map o, or NULL. */
-static const msgpack_object *
-ckc_get(const msgpack_object *o, const char *key)
-{
-	const msgpack_object_kv *kv;
-	size_t len = strlen(key);
-	uint32_t i;
-
-	if (o == NULL || o->type != MSGPACK_OBJECT_MAP)
-		return NULL;
-	for (i = 0; i < o->via.map.size; i++) {
-		kv = &o->via.map.ptr[i];
-		if (kv->key.type == MSGPACK_OBJECT_STR && kv->key.via.str.size == len &&
-		    memcmp(kv->key.via.str.ptr, key, len) == 0)
-			return &kv->val;
-	}
-	return NULL;
-}
-
+/* A number of the reply, or NAN if it is missing or not a number. */
 static double
 ckc_number(const msgpack_object *o)
 {
-	if (o == NULL)
-		return NAN;
-	switch (o->type) {
-	case MSGPACK_OBJECT_POSITIVE_INTEGER:
-		return (double)o->via.u64;
-	case MSGPACK_OBJECT_FLOAT32:
-	case MSGPACK_OBJECT_FLOAT64:
-		return o->via.f64;
-	default:
-		return NAN;
-	}
+	double v;
+
+	return msg_obj_number(o, &v) ? v : NAN;
 }
 
 /* What the scheduler said of a save. */
@@ -977,17 +951,17 @@ ckc_request_save(struct ps_ckptcmd *k, const char *folder, struct ckc_saved *out
 		goto out;
 	}
 	o = &m.args[0];
-	files = ckc_get(o, "files");
-	epoch = ckc_get(o, "epoch");
+	files = msg_map_get(o, "files");
+	epoch = msg_map_get(o, "epoch");
 	if (files == NULL || files->type != MSGPACK_OBJECT_ARRAY || epoch == NULL ||
 	    epoch->type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
 		xasprintf(cause, "scheduler %s: CTL_OK without epoch and files", c.name);
 		goto out;
 	}
 	out->epoch = epoch->via.u64;
-	out->pause = ckc_number(ckc_get(o, "pause"));
-	out->seconds = ckc_number(ckc_get(o, "seconds"));
-	o = ckc_get(o, "keys");
+	out->pause = ckc_number(msg_map_get(o, "pause"));
+	out->seconds = ckc_number(msg_map_get(o, "seconds"));
+	o = msg_map_get(o, "keys");
 	out->keys = o != NULL && o->type == MSGPACK_OBJECT_POSITIVE_INTEGER ?
 	    o->via.u64 : 0;
 	out->files = xcalloc(files->via.array.size + 1, sizeof *out->files);

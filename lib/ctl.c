@@ -272,47 +272,6 @@ ctl_request(struct ps_ctl *ctl, uint32_t type, const uint64_t *args, uint32_t na
 
 /* Reading the reply maps. */
 
-/* The value of key in map o, or NULL if o is not a map or has no such key. */
-static const msgpack_object *
-obj_get(const msgpack_object *o, const char *key)
-{
-	const msgpack_object_kv *kv;
-	size_t len = strlen(key);
-	uint32_t i;
-
-	if (o == NULL || o->type != MSGPACK_OBJECT_MAP)
-		return NULL;
-	for (i = 0; i < o->via.map.size; i++) {
-		kv = &o->via.map.ptr[i];
-		if (kv->key.type == MSGPACK_OBJECT_STR && kv->key.via.str.size == len &&
-		    memcmp(kv->key.via.str.ptr, key, len) == 0)
-			return &kv->val;
-	}
-	return NULL;
-}
-
-/* o as a double, if it is a number of any kind. */
-static int
-obj_number(const msgpack_object *o, double *v)
-{
-	if (o == NULL)
-		return 0;
-	switch (o->type) {
-	case MSGPACK_OBJECT_POSITIVE_INTEGER:
-		*v = (double)o->via.u64;
-		return 1;
-	case MSGPACK_OBJECT_NEGATIVE_INTEGER:
-		*v = (double)o->via.i64;
-		return 1;
-	case MSGPACK_OBJECT_FLOAT32:
-	case MSGPACK_OBJECT_FLOAT64:
-		*v = o->via.f64;
-		return 1;
-	default:
-		return 0;
-	}
-}
-
 static int
 obj_str_is(const msgpack_object *o, const char *s)
 {
@@ -337,7 +296,7 @@ cell_uint(const msgpack_object *o, char *buf, size_t len)
 		snprintf(buf, len, "%" PRIu64, o->via.u64);
 	else if (o != NULL && o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
 		snprintf(buf, len, "%" PRId64, o->via.i64);
-	else if (obj_number(o, &v) && isfinite(v))
+	else if (msg_obj_number(o, &v) && isfinite(v))
 		snprintf(buf, len, "%.0f", v);
 	else
 		snprintf(buf, len, "-");
@@ -369,7 +328,7 @@ cell_duration(const msgpack_object *o, char *buf, size_t len)
 	double v;
 	uint64_t s;
 
-	if (!obj_number(o, &v) || !isfinite(v) || v < 0) {
+	if (!msg_obj_number(o, &v) || !isfinite(v) || v < 0) {
 		snprintf(buf, len, "-");
 		return;
 	}
@@ -394,7 +353,7 @@ cell_bytes(const msgpack_object *o, char *buf, size_t len)
 	double v;
 	int u = 0;
 
-	if (!obj_number(o, &v) || !isfinite(v) || v < 0) {
+	if (!msg_obj_number(o, &v) || !isfinite(v) || v < 0) {
 		snprintf(buf, len, "-");
 		return;
 	}
@@ -413,7 +372,7 @@ cell_rate(const msgpack_object *o, char *buf, size_t len)
 {
 	double v;
 
-	if (!obj_number(o, &v) || !isfinite(v))
+	if (!msg_obj_number(o, &v) || !isfinite(v))
 		snprintf(buf, len, "-");
 	else
 		snprintf(buf, len, v < 100 ? "%.1f" : "%.0f", v);
@@ -477,7 +436,7 @@ status_print_table(const msgpack_object *nodes)
 	}
 	for (i = 0; i < n; i++) {
 		for (j = 0; j < CTL_NCOLUMNS; j++) {
-			ctl_columns[j].cell(obj_get(&nodes->via.array.ptr[i],
+			ctl_columns[j].cell(msg_map_get(&nodes->via.array.ptr[i],
 			    ctl_columns[j].field), rows[i + 1][j], CTL_CELL);
 			if ((w = strlen(rows[i + 1][j])) > width[j])
 				width[j] = w;
@@ -498,29 +457,29 @@ plural(const msgpack_object *o)
 static void
 status_print(const msgpack_object *st)
 {
-	const msgpack_object *servers = obj_get(st, "servers");
-	const msgpack_object *workers = obj_get(st, "workers");
+	const msgpack_object *servers = msg_map_get(st, "servers");
+	const msgpack_object *workers = msg_map_get(st, "workers");
 	char epoch[CTL_CELL], ns[CTL_CELL], nw[CTL_CELL];
 
-	cell_uint(obj_get(st, "epoch"), epoch, sizeof epoch);
+	cell_uint(msg_map_get(st, "epoch"), epoch, sizeof epoch);
 	cell_uint(servers, ns, sizeof ns);
 	cell_uint(workers, nw, sizeof nw);
 	printf("epoch %s: %s server%s, %s worker%s\n", epoch, ns, plural(servers), nw,
 	    plural(workers));
-	status_print_table(obj_get(st, "nodes"));
+	status_print_table(msg_map_get(st, "nodes"));
 }
 
 /* Is some node dead? Unknown states are not failures: a newer scheduler may add some. */
 static int
 status_dead(const msgpack_object *st)
 {
-	const msgpack_object *nodes = obj_get(st, "nodes");
+	const msgpack_object *nodes = msg_map_get(st, "nodes");
 	uint32_t i;
 
 	if (nodes == NULL || nodes->type != MSGPACK_OBJECT_ARRAY)
 		return 0;
 	for (i = 0; i < nodes->via.array.size; i++)
-		if (obj_str_is(obj_get(&nodes->via.array.ptr[i], "state"), "dead"))
+		if (obj_str_is(msg_map_get(&nodes->via.array.ptr[i], "state"), "dead"))
 			return 1;
 	return 0;
 }
@@ -745,8 +704,8 @@ ctl_get(struct ps_ctl *ctl, int argc, char **argv)
 static void
 ctl_print_done(uint32_t type, const msgpack_object *o)
 {
-	const msgpack_object *moves = obj_get(o, "moves");
-	const msgpack_object *slots = obj_get(o, "slots"), *keys = obj_get(o, "keys");
+	const msgpack_object *moves = msg_map_get(o, "moves");
+	const msgpack_object *slots = msg_map_get(o, "slots"), *keys = msg_map_get(o, "keys");
 	char epoch[CTL_CELL], nm[CTL_CELL], ns[CTL_CELL], nk[CTL_CELL], secs[CTL_CELL];
 	double v;
 
@@ -754,7 +713,7 @@ ctl_print_done(uint32_t type, const msgpack_object *o)
 		printf("shutting down the job\n");
 		return;
 	}
-	cell_uint(obj_get(o, "epoch"), epoch, sizeof epoch);
+	cell_uint(msg_map_get(o, "epoch"), epoch, sizeof epoch);
 	if (obj_uint_is(moves, 0)) {
 		printf("nothing to move; map epoch %s\n", epoch);
 		return;
@@ -762,7 +721,7 @@ ctl_print_done(uint32_t type, const msgpack_object *o)
 	cell_uint(moves, nm, sizeof nm);
 	cell_uint(slots, ns, sizeof ns);
 	cell_uint(keys, nk, sizeof nk);
-	if (obj_number(obj_get(o, "seconds"), &v) && isfinite(v))
+	if (msg_obj_number(msg_map_get(o, "seconds"), &v) && isfinite(v))
 		snprintf(secs, sizeof secs, "%.2f", v);
 	else
 		snprintf(secs, sizeof secs, "-");
@@ -1073,12 +1032,12 @@ ctl_words_servers(void)
 		free(cause);
 		return;
 	}
-	nodes = obj_get(&m.args[0], "nodes");
+	nodes = msg_map_get(&m.args[0], "nodes");
 	for (i = 0; nodes != NULL && nodes->type == MSGPACK_OBJECT_ARRAY &&
 	    i < nodes->via.array.size; i++) {
 		node = &nodes->via.array.ptr[i];
-		id = obj_get(node, "id");
-		if (!obj_str_is(obj_get(node, "role"), "server") || id == NULL ||
+		id = msg_map_get(node, "id");
+		if (!obj_str_is(msg_map_get(node, "role"), "server") || id == NULL ||
 		    id->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
 			continue;
 		snprintf(num, sizeof num, "%" PRIu64, id->via.u64);

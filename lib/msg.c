@@ -420,6 +420,45 @@ msg_strdup(const struct ps_msg *m, uint32_t i)
 	return xstrndup(m->args[i].via.str.ptr, m->args[i].via.str.size);
 }
 
+const msgpack_object *
+msg_map_get(const msgpack_object *o, const char *key)
+{
+	const msgpack_object_kv *kv;
+	size_t len = strlen(key);
+	uint32_t i;
+
+	if (o == NULL || o->type != MSGPACK_OBJECT_MAP)
+		return NULL;
+	for (i = 0; i < o->via.map.size; i++) {
+		kv = &o->via.map.ptr[i];
+		if (kv->key.type == MSGPACK_OBJECT_STR && kv->key.via.str.size == len &&
+		    memcmp(kv->key.via.str.ptr, key, len) == 0)
+			return &kv->val;
+	}
+	return NULL;
+}
+
+int
+msg_obj_number(const msgpack_object *o, double *v)
+{
+	if (o == NULL)
+		return 0;
+	switch (o->type) {
+	case MSGPACK_OBJECT_POSITIVE_INTEGER:
+		*v = (double)o->via.u64;
+		return 1;
+	case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+		*v = (double)o->via.i64;
+		return 1;
+	case MSGPACK_OBJECT_FLOAT32:
+	case MSGPACK_OBJECT_FLOAT64:
+		*v = o->via.f64;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
 struct ps_hdr
 msg_hdr(uint32_t type, uint64_t id, uint32_t sender, uint64_t epoch)
 {

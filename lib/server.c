@@ -313,38 +313,59 @@ server_pull(struct server *s, struct ps_peer *p, struct ps_msg *m, struct ps_def
 	s->keys_pulled += n;
 }
 
+/*
+ * A request's floats (per of them for each of n keys) into s->fbuf: the bin may be
+ * unaligned, so copy once, then check the size and that every value is finite before
+ * anything is applied. 0, or -1 once the request was answered with ERROR.
+ */
+static int
+server_floats(struct server *s, struct ps_peer *p, struct ps_msg *m, struct ps_defer *d,
+    const char *what, const char *bin, size_t blen, size_t n, uint32_t per,
+    const char *unit)
+{
+	size_t nf = n * per, i;
+	char *why;
+
+	if (blen != nf * sizeof(float)) {
+		xasprintf(&why, "%s: %zu bytes for %zu keys of %s, want %zu", what, blen, n,
+		    unit, nf * sizeof(float));
+		server_error(p, m, d, why);
+		free(why);
+		return -1;
+	}
+	if (nf > s->fbuf_cap) {
+		s->fbuf = xreallocarray(s->fbuf, nf, sizeof *s->fbuf);
+		s->fbuf_cap = nf;
+	}
+	memcpy(s->fbuf, bin, blen);
+	for (i = 0; i < nf; i++) {
+		if (!isfinite(s->fbuf[i])) {
+			xasprintf(&why, "%s: value %zu of key %zu is not finite", what,
+			    i % per, i / per);
+			server_error(p, m, d, why);
+			free(why);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static void
 server_push(struct server *s, struct ps_peer *p, struct ps_msg *m, struct ps_defer *d)
 {
 	const char *keys, *grads;
-	size_t len, glen, i, n, nf;
+	size_t len, glen, i, n;
 	struct ps_hdr h;
-	char *why;
+	char unit[64];
 
 	keys = msg_bin(m, 0, &len);
 	grads = msg_bin(m, 1, &glen);
 	if (server_admit(s, p, m, d, keys, len) != 0)
 		return;
 	n = len / 8;
-	nf = n * s->dim;
-	if (glen != nf * sizeof(float)) {
-		xasprintf(&why, "gradients: %zu bytes for %zu keys of dim %u, want %zu",
-		    glen, n, s->dim, nf * sizeof(float));
-		server_error(p, m, d, why);
-		free(why);
+	snprintf(unit, sizeof unit, "dim %u", s->dim);
+	if (server_floats(s, p, m, d, "gradients", grads, glen, n, s->dim, unit) != 0)
 		return;
-	}
-	/* The bin may be unaligned: copy once, then check before applying anything. */
-	memcpy(s->fbuf, grads, glen);
-	for (i = 0; i < nf; i++) {
-		if (!isfinite(s->fbuf[i])) {
-			xasprintf(&why, "gradients: value %zu of key %zu is not finite",
-			    i % s->dim, i / s->dim);
-			server_error(p, m, d, why);
-			free(why);
-			return;
-		}
-	}
 	server_prefetch_start(s, keys, n);
 	for (i = 0; i < n; i++) {
 		float *state;
@@ -369,38 +390,19 @@ static void
 server_load(struct server *s, struct ps_peer *p, struct ps_msg *m, struct ps_defer *d)
 {
 	const char *keys, *states;
-	size_t len, slen, i, n, nf;
+	size_t len, slen, i, n;
 	struct ps_hdr h;
-	char *why;
+	char unit[64];
 
 	keys = msg_bin(m, 0, &len);
 	states = msg_bin(m, 1, &slen);
 	if (server_admit(s, p, m, d, keys, len) != 0)
 		return;
 	n = len / 8;
-	nf = n * s->width;
-	if (slen != nf * sizeof(float)) {
-		xasprintf(&why, "states: %zu bytes for %zu keys of %u floats (this server's "
-		    "optimizer and model.dim), want %zu", slen, n, s->width,
-		    nf * sizeof(float));
-		server_error(p, m, d, why);
-		free(why);
+	snprintf(unit, sizeof unit, "%u floats (this server's optimizer and model.dim)",
+	    s->width);
+	if (server_floats(s, p, m, d, "states", states, slen, n, s->width, unit) != 0)
 		return;
-	}
-	if (nf > s->fbuf_cap) {
-		s->fbuf = xreallocarray(s->fbuf, nf, sizeof *s->fbuf);
-		s->fbuf_cap = nf;
-	}
-	memcpy(s->fbuf, states, slen);
-	for (i = 0; i < nf; i++) {
-		if (!isfinite(s->fbuf[i])) {
-			xasprintf(&why, "states: value %zu of key %zu is not finite",
-			    i % s->width, i / s->width);
-			server_error(p, m, d, why);
-			free(why);
-			return;
-		}
-	}
 	for (i = 0; i < n; i++)
 		memcpy(table_insert(&s->store.tables[s->slot_of[i]], load_u64(keys + 8 * i),
 		    NULL), s->fbuf + i * s->width, s->width * sizeof(float));

@@ -86,6 +86,11 @@ int64_t		 msg_int(const struct ps_msg *, uint32_t i);
 double		 msg_float(const struct ps_msg *, uint32_t i);
 const char	*msg_bin(const struct ps_msg *, uint32_t i, size_t *len);
 char		*msg_strdup(const struct ps_msg *, uint32_t i);
+/* In a decoded map o, the value of the str key, or NULL if o is not a map or has no
+ * such key. */
+const msgpack_object *msg_map_get(const msgpack_object *o, const char *key);
+/* o as a double, if it is a number of any kind: 1, else 0. */
+int		 msg_obj_number(const msgpack_object *o, double *v);
 /* The one header constructor: this protocol version, clock 0. */
 struct ps_hdr	 msg_hdr(uint32_t type, uint64_t id, uint32_t sender, uint64_t epoch);
 /* A reply header for request m, from node sender at epoch. */

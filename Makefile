@@ -18,12 +18,16 @@ PREFIX   ?= /usr/local
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 DEBS = build-essential pkg-config libevent-dev libmsgpack-dev libyaml-dev libxxhash-dev \
-       libreadline-dev bats bats-assert bats-support liblinear-tools jq expect ca-certificates
+       libreadline-dev bats bats-assert bats-support liblinear-tools jq expect ca-certificates \
+       mandoc
 
 LIB_SRC  = $(wildcard lib/*.c)
 LIB_OBJ  = $(LIB_SRC:lib/%.c=$(B)/lib/%.o)
 PROGS    = $(patsubst bin/%.c,$(B)/%,$(wildcard bin/*.c))
 UNIT     = $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
+# the scripts make install installs, but for one that runs a program of the same name
+# from the build directory: the program is installed instead
+SCRIPTS  = $(filter-out $(PROGS:$(B)/%=scripts/%),scripts/ps-local $(wildcard scripts/ps-launch))
 
 all: $(PROGS) $(UNIT)
 
@@ -73,7 +77,7 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
 		$(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man7
 	install -m 755 $(PROGS) $(DESTDIR)$(PREFIX)/bin
-	install -m 755 scripts/ps-local $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(SCRIPTS) $(DESTDIR)$(PREFIX)/bin
 	install -m 644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 644 man/*.5 $(DESTDIR)$(PREFIX)/share/man/man5
 	install -m 644 man/*.7 $(DESTDIR)$(PREFIX)/share/man/man7

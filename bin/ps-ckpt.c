@@ -1,5 +1,6 @@
 /* ps-ckpt: see ps-ckpt(1). */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -48,6 +49,9 @@ main(int argc, char **argv)
 	double wait = 0;
 	int ch, json = 0, status;
 
+	/* A closed standard output is an EPIPE to handle, not a death: list and
+	 * export end quietly, save fails (ps-ckpt(1), EXIT STATUS). */
+	signal(SIGPIPE, SIG_IGN);
 	log_init("ps-ckpt", 0);
 	cli_init(&cli);
 	/* '+': options stop at the command, which has its own (--keep) */

@@ -2,6 +2,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "ps/cli.h"
 #include "ps/log.h"
@@ -9,9 +10,13 @@
 
 static const char usage[] =
     "usage: ps-worker [-nqv] [-c file] [-o name=value] [--predict] [--test file]\n"
-    "                 [--skip-bad] [--json] [--model ckpt] < data.svm\n";
+    "                 [--skip-bad] [--json] [--model ckpt] [--no-progress]\n"
+    "                 [--progress-file file] < data.svm\n";
 
-enum { OPT_PREDICT = 256, OPT_TEST, OPT_SKIP_BAD, OPT_JSON, OPT_MODEL };
+enum {
+	OPT_PREDICT = 256, OPT_TEST, OPT_SKIP_BAD, OPT_JSON, OPT_MODEL, OPT_NO_PROGRESS,
+	OPT_PROGRESS_FILE
+};
 
 static const struct option longopts[] = {
 	{ "help", no_argument, NULL, 'h' },
@@ -21,6 +26,8 @@ static const struct option longopts[] = {
 	{ "skip-bad", no_argument, NULL, OPT_SKIP_BAD },
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "model", required_argument, NULL, OPT_MODEL },
+	{ "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
+	{ "progress-file", required_argument, NULL, OPT_PROGRESS_FILE },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -30,7 +37,7 @@ main(int argc, char **argv)
 	struct ps_cli cli;
 	struct ps_conf conf;
 	struct worker_opts opts = { .in = stdin, .in_name = "stdin" };
-	int ch, status;
+	int ch, status, progress = 1;
 
 	log_init("ps-worker", 0);
 	cli_init(&cli);
@@ -53,6 +60,12 @@ main(int argc, char **argv)
 		case OPT_MODEL:
 			opts.model = optarg;
 			break;
+		case OPT_NO_PROGRESS:
+			progress = 0;
+			break;
+		case OPT_PROGRESS_FILE:
+			opts.progress_file = optarg;
+			break;
 		case 'h':
 			printf("%s", usage);
 			cli_help();
@@ -62,6 +75,10 @@ main(int argc, char **argv)
 			    "  --json         print results as one JSON object\n"
 			    "  --model ckpt   predict or evaluate from a checkpoint (a folder, a\n"
 			    "                 name in ckpt.dir, or latest), with no cluster\n"
+			    "  --no-progress  no progress line on a terminal\n"
+			    "  --progress-file file\n"
+			    "                 rewrite file each second: examples read, trained,\n"
+			    "                 their loss (for ps-local)\n"
 			    "  --help, --version\n");
 			cli_free(&cli);
 			return PS_EXIT_OK;
@@ -88,6 +105,10 @@ main(int argc, char **argv)
 		return PS_EXIT_USAGE;
 	}
 	log_init("ps-worker", cli.verbose);
+	/* The line is for a person watching: not in a log file, not among -v's debug
+	 * lines, and not among predictions printed to the same terminal. */
+	opts.progress = progress && isatty(STDERR_FILENO) && cli.verbose == 0 &&
+	    !(opts.predict && isatty(STDOUT_FILENO));
 	conf_init(&conf);
 	cli_load(&cli, &conf);
 	status = worker_run(&conf, &opts);

@@ -118,6 +118,35 @@ ckc_usage(const struct ckc_cmd *cmd, const char *fmt, ...)
 	return PS_EXIT_USAGE;
 }
 
+/*
+ * Standard output. glibc drops what it could not write and a later fflush
+ * succeeds, so the errno of the first failed write is kept here, where it happened.
+ * A closed pipe (EPIPE: | head has had enough) ends list, export and restore
+ * quietly, as it ends ps-worker, but fails save; any other failure (a full disk)
+ * is an error.
+ */
+static int	ckc_out_errno;
+
+/* 0 while every write to standard output has gone through; else -1. */
+static int
+ckc_out_check(void)
+{
+	if (!ferror(stdout))
+		return 0;
+	if (ckc_out_errno == 0)
+		ckc_out_errno = errno != 0 ? errno : EIO;
+	return -1;
+}
+
+/* Flush standard output: 0, or -1 with the failure in ckc_out_errno. */
+static int
+ckc_out_flush(void)
+{
+	if (fflush(stdout) == EOF && ckc_out_errno == 0)
+		ckc_out_errno = errno != 0 ? errno : EIO;
+	return ckc_out_check();
+}
+
 void
 ckptcmd_init(struct ps_ckptcmd *k, const struct ps_conf *conf)
 {
@@ -832,7 +861,8 @@ ckc_export(struct ps_ckptcmd *k, const struct ckc_cmd *cmd, const char *arg)
 			goto out;
 		}
 	}
-	for (i = 0; i < n; i++) {
+	/* stop at the first failed write: a reader that has gone takes no more */
+	for (i = 0; i < n && ckc_out_check() == 0; i++) {
 		printf("%" PRIu64 "\t", keys[i].key);
 		v = w + keys[i].at * m.dim;
 		for (d = 0; d < m.dim; d++) {
@@ -841,7 +871,7 @@ ckc_export(struct ps_ckptcmd *k, const struct ckc_cmd *cmd, const char *arg)
 		}
 		putchar('\n');
 	}
-	log_debug("%s: %" PRIu64 " keys exported", path, n);
+	log_debug("%s: %" PRIu64 " of %" PRIu64 " keys exported", path, i, n);
 out:
 	free(keys);
 	free(w);
@@ -1205,10 +1235,12 @@ ckc_save(struct ps_ckptcmd *k, const struct ckc_cmd *cmd, const char *arg)
 		ckc_save_json(folder, name, &m, &s);
 	else
 		printf("%s\n", folder);
-	if (fflush(stdout) != 0 || ferror(stdout)) {
-		/* the checkpoint is whole: it stays, though its path could not be told */
+	if (ckc_out_flush() != 0) {
+		/* The checkpoint is whole: it stays, though its path could not be told.
+		 * A closed pipe too is an error here, unlike for list and export: the
+		 * path is the save's whole result, and a cron job must learn it. */
 		xasprintf(&cause, "%s saved, but standard output: %s", folder,
-		    strerror(errno));
+		    strerror(ckc_out_errno));
 		free(rel);
 		free(folder);
 		ckpt_manifest_free(&m);
@@ -1330,9 +1362,10 @@ ckptcmd_run(struct ps_ckptcmd *k, int argc, char **argv)
 	if (*ckc_dir(k) == '\0')
 		return ckc_usage(cmd, "the folder of checkpoints is empty");
 	status = cmd->run(k, cmd, arg);
-	/* a full disk or a closed pipe must not pass for success */
-	if ((fflush(stdout) != 0 || ferror(stdout)) && status == PS_EXIT_OK) {
-		log_error("%s: standard output: %s", cmd->name, strerror(errno));
+	/* A full disk must not pass for success; a closed pipe (| head) ends the
+	 * output quietly, the status is the command's (save has told it already). */
+	if (ckc_out_flush() != 0 && status == PS_EXIT_OK && ckc_out_errno != EPIPE) {
+		log_error("%s: standard output: %s", cmd->name, strerror(ckc_out_errno));
 		status = PS_EXIT_ERROR;
 	}
 	return status;
@@ -1480,10 +1513,11 @@ ckc_restore(struct ps_ckptcmd *k, const struct ckc_cmd *cmd, const char *arg)
 	}
 	client_close(&c);
 	log_debug("%s: %" PRIu64 " keys restored", path, total);
+	/* the keys are loaded: standard output is ckptcmd_run's to check */
 	printf("restored %" PRIu64 " keys from %s\n", total, path);
 	ckpt_manifest_free(&m);
 	free(path);
-	return fflush(stdout) == 0 ? PS_EXIT_OK : PS_EXIT_ERROR;
+	return PS_EXIT_OK;
 fail:
 	ckpt_manifest_free(&m);
 	free(path);

@@ -67,9 +67,12 @@ cli_load(struct ps_cli *cli, struct ps_conf *conf)
 		exit(PS_EXIT_USAGE);
 	}
 	if (cli->check_only) {
+		/* With -v the settings alone go to stdout (exit 0 says they
+		 * are good): YAML any program reads back, as ps-launch does. */
 		if (cli->verbose > 0)
 			conf_print(conf, stdout);
-		printf("configuration OK\n");
+		else
+			printf("configuration OK\n");
 		exit(PS_EXIT_OK);
 	}
 }

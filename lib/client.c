@@ -23,7 +23,9 @@
  * while the wire and the server work on the last, and nobody buffers a whole call. */
 #define CLIENT_CHUNK_BYTES	((size_t)4 << 20)
 #define CLIENT_WINDOW		4
-#define CONNECT_RETRY_SECS	10.0
+/* Retries of a connection to a server (0.1 s doubling: 6.3 s in all): one that is
+ * gone for good (stopped after a drain) is not waited for long. */
+#define SERVER_RETRIES	6
 
 /* What client_rpc does: the op is passed as `push`, which is non-zero when values
  * go with the keys. */
@@ -61,11 +63,29 @@ client_sched_call(struct ps_client *c, struct ps_wbuf *w, struct ps_msg *m,
 	return conn_expect(&c->sched, m, want, cause);
 }
 
+/* A heartbeat, with the figures ps-ctl status shows. */
+static void
+client_put_beat(struct ps_client *c, struct ps_wbuf *w)
+{
+	struct ps_hdr h = msg_hdr(PS_MSG_HEARTBEAT, 0, c->id, atomic_load(&c->epoch));
+	uint64_t in, out;
+
+	conn_bytes(&in, &out);
+	msg_begin(w, &h, 1);
+	msg_put_map(w, 3);
+	msg_put_str(w, "examples");
+	msg_put_uint(w, atomic_load(&c->examples));
+	msg_put_str(w, "bytes_in");
+	msg_put_uint(w, in);
+	msg_put_str(w, "bytes_out");
+	msg_put_uint(w, out);
+	msg_end(w);
+}
+
 static void *
 client_beat(void *arg)
 {
 	struct ps_client *c = arg;
-	struct ps_hdr h = msg_hdr(PS_MSG_HEARTBEAT, 0, c->id, 0);
 	struct ps_wbuf w;
 	struct timespec until;
 	double secs = c->conf->heartbeat_interval;
@@ -88,12 +108,7 @@ client_beat(void *arg)
 			;
 		if (c->beat_stop)
 			break;
-		h.epoch = atomic_load(&c->epoch);
-		msg_begin(&w, &h, 1);
-		msg_put_map(&w, 1);
-		msg_put_str(&w, "examples");
-		msg_put_uint(&w, atomic_load(&c->examples));
-		msg_end(&w);
+		client_put_beat(c, &w);
 		if (conn_send(&c->sched, &w, &cause) != 0) {
 			/* The main thread finds out on its next call. */
 			log_debug("heartbeat: %s", cause);
@@ -158,7 +173,7 @@ client_server(struct ps_client *c, uint32_t i, char **cause)
 	const struct ps_node *s = &c->map.servers[i];
 
 	if (c->servers[i].fd == -1 && conn_open(&c->servers[i], s->host, s->port,
-	    c->role, c->id, c->progname, c->conf->max_frame, CONNECT_RETRY_SECS,
+	    c->role, c->id, c->progname, c->conf->max_frame, SERVER_RETRIES,
 	    cause) != 0) {
 		c->servers[i].fd = -1;
 		return NULL;
@@ -186,7 +201,7 @@ client_open(struct ps_client *c, const struct ps_conf *conf, uint32_t role,
 	pthread_cond_init(&c->beat_cond, &cattr);
 	pthread_condattr_destroy(&cattr);
 	if (conn_open(&c->sched, conf->scheduler_host, conf->scheduler_port, role, 0,
-	    progname, conf->max_frame, CONNECT_RETRY_SECS, cause) != 0)
+	    progname, conf->max_frame, conf->connect_retries, cause) != 0)
 		return -1;
 
 	h = client_hdr(c, PS_MSG_REGISTER);
@@ -203,6 +218,7 @@ client_open(struct ps_client *c, const struct ps_conf *conf, uint32_t role,
 		goto fail;
 	}
 	c->id = msg_uint(&m, 0);
+	log_set_node((uint32_t)c->id);
 	c->rank = msg_uint(&m, 1);
 	msg_free(&m);
 	log_debug("registered as node %u, rank %u; map epoch %llu, %u servers", c->id,
@@ -694,6 +710,8 @@ client_done(struct ps_client *c, int status, char **cause)
 {
 	struct ps_hdr h = client_hdr(c, PS_MSG_DONE);
 
+	/* The last figures first: a worker may end before its first heartbeat. */
+	client_put_beat(c, &c->w);
 	msg_begin(&c->w, &h, 1);
 	msg_put_uint(&c->w, (uint64_t)status);
 	msg_end(&c->w);

@@ -72,6 +72,8 @@ static const struct conf_option conf_table[] = {
 	  "127.0.0.1", "address the scheduler listens on and others connect to" },
 	{ "scheduler.port", CONF_INT, OFF(scheduler_port), 0, 65535, 0,
 	  "7070", "scheduler TCP port (0: any free port)" },
+	{ "scheduler.metrics_port", CONF_INT, OFF(metrics_port), 0, 65535, 0,
+	  "0", "scheduler: Prometheus /metrics over HTTP on this port (0: none)" },
 
 	{ "server.host", CONF_STRING, OFF(server_host), 0, 0, 0,
 	  "127.0.0.1", "address a server listens on for workers" },
@@ -118,6 +120,8 @@ static const struct conf_option conf_table[] = {
 	{ "net.heartbeat_timeout", CONF_DOUBLE, OFF(heartbeat_timeout), 0,
 	  DBL_MAX, CONF_GT|CONF_NOMAX, "10",
 	  "seconds of silence before a peer is dead (> heartbeat_interval)" },
+	{ "net.connect_retries", CONF_INT, OFF(connect_retries), 0, 1000, 0,
+	  "10", "retries of a connection to the scheduler, 0.1 s apart, doubling up to 5 s" },
 
 	{ "ckpt.dir", CONF_STRING, OFF(ckpt_dir), 0, 0, 0,
 	  "ckpt", "ps-ckpt: folder of the checkpoints (relative: to its working directory)" },
@@ -711,6 +715,11 @@ conf_check(const struct ps_conf *conf, char **cause)
 		conf_fmt_double(b, sizeof b, conf->heartbeat_interval, 0);
 		xasprintf(cause, "net.heartbeat_timeout (%s) must be greater "
 		    "than net.heartbeat_interval (%s)", a, b);
+		return -1;
+	}
+	if (conf->metrics_port != 0 && conf->metrics_port == conf->scheduler_port) {
+		xasprintf(cause, "scheduler.metrics_port (%d) must differ from "
+		    "scheduler.port", conf->metrics_port);
 		return -1;
 	}
 	return 0;

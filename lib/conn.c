@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,28 +16,43 @@
 #include "ps/rbuf.h"
 #include "ps/xmalloc.h"
 
+/* Bytes read and written on every connection, for the worker's heartbeats (sent
+ * from another thread). */
+static _Atomic uint64_t bytes_in, bytes_out;
+
+void
+conn_bytes(uint64_t *in, uint64_t *out)
+{
+	*in = atomic_load(&bytes_in);
+	*out = atomic_load(&bytes_out);
+}
+
 int
 conn_open(struct ps_conn *c, const char *host, int port, uint32_t role, uint32_t id,
-    const char *progname, size_t max_frame, double retry_secs, char **cause)
+    const char *progname, size_t max_frame, int retries, char **cause)
 {
 	struct ps_hdr	h = msg_hdr(PS_MSG_HELLO, 0, id, 0);
 	struct ps_wbuf	w;
 	struct ps_msg	m;
-	double		deadline = net_now() + retry_secs;
+	double		delay = 0.1;
 	char		*why;
+	int		tries;
 
 	memset(c, 0, sizeof *c);
 	c->max_frame = max_frame;
 	snprintf(c->name, sizeof c->name, "%.60s:%d", host, port);
-	for (;;) {
+	for (tries = 0;; tries++) {
 		if ((c->fd = net_connect(host, port, &why)) != -1)
 			break;
-		if (net_now() >= deadline) {
+		if (tries >= retries) {
 			*cause = why;
 			return -1;
 		}
+		/* A peer starting late, or restarting: every retry is logged. */
+		log_info("%s; retry %d of %d in %.1f s", why, tries + 1, retries, delay);
 		free(why);
-		usleep(50 * 1000);
+		usleep((useconds_t)(delay * 1e6));
+		delay = delay * 2 < CONN_RETRY_MAX ? delay * 2 : CONN_RETRY_MAX;
 	}
 
 	/* A peer that accepts but never answers (stopped, say) must not hang us. */
@@ -92,11 +108,13 @@ conn_send(struct ps_conn *c, struct ps_wbuf *w, char **cause)
 			if (errno == EINTR)
 				continue;
 			xasprintf(cause, "%s: write: %s", c->name, strerror(errno));
+			atomic_fetch_add(&bytes_out, off);
 			wbuf_reset(w);
 			return -1;
 		}
 		off += n;
 	}
+	atomic_fetch_add(&bytes_out, off);
 	wbuf_reset(w);
 	return 0;
 }
@@ -112,8 +130,10 @@ conn_recv(struct ps_conn *c, struct ps_msg *m, char **cause)
 	int r;
 
 	while ((r = rbuf_frame(&c->in, c->max_frame, &payload, &flen, &want, &why)) == 0) {
-		if ((n = rbuf_read(&c->in, c->fd, want)) > 0)
+		if ((n = rbuf_read(&c->in, c->fd, want)) > 0) {
+			atomic_fetch_add(&bytes_in, (uint64_t)n);
 			continue;
+		}
 		if (n == 0)
 			xasprintf(cause, "%s: connection closed by peer", c->name);
 		else if (errno == EAGAIN || errno == EWOULDBLOCK)

@@ -9,6 +9,7 @@
  */
 #include <sys/types.h>
 
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <signal.h>
@@ -581,7 +582,8 @@ get_print_text(const uint64_t *keys, size_t n, const uint64_t *uniq, size_t nu,
 	size_t i, at;
 	uint32_t d;
 
-	for (i = 0; i < n; i++) {
+	/* stop at the first failed write: ctl_flush tells why */
+	for (i = 0; i < n && !ferror(stdout); i++) {
 		at = get_index(uniq, nu, keys[i]) * dim;
 		printf("%" PRIu64 "\t", keys[i]);
 		for (d = 0; d < dim; d++)
@@ -884,6 +886,28 @@ ctl_lookup(const char *word, int quiet)
 	return NULL;
 }
 
+/*
+ * Standard output after a command. A closed pipe (EPIPE: | head has had enough)
+ * ends the output quietly and the status stays the command's; any other failure (a
+ * full disk) is an error. glibc drops what it could not write and a later fflush
+ * succeeds, so errno is still the failed write's here (get stops at the first one).
+ * The error is cleared, so that the next command of a script is judged on its own.
+ */
+static int
+ctl_flush(int status)
+{
+	int err;
+
+	if (fflush(stdout) == 0 && !ferror(stdout))
+		return status;
+	err = errno != 0 ? errno : EIO;
+	clearerr(stdout);
+	if (err == EPIPE)
+		return status;
+	ctl_err("stdout: %s", strerror(err));
+	return status == PS_EXIT_OK ? PS_EXIT_ERROR : status;
+}
+
 int
 ctl_run(struct ps_ctl *ctl, int argc, char **argv)
 {
@@ -911,8 +935,7 @@ ctl_run(struct ps_ctl *ctl, int argc, char **argv)
 		ctl->json = saved;
 	}
 	free(args);
-	fflush(stdout);
-	return status;
+	return ctl_flush(status);
 }
 
 /* Split line into words, in place; the words are argv[0..return). */

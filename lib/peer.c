@@ -70,6 +70,7 @@ struct ps_peer {
 	size_t			 max_frame;
 	int			 flags;
 	int			 conn_err;	/* errno of a connect that failed at once */
+	char			 why[96];	/* why it is gone, when known: "connect: ..." */
 	int			 dispatching;
 	int			 refs;		/* defers that point here */
 	int			 held;		/* defers holding the input */
@@ -118,6 +119,8 @@ static struct ps_defer	*all_defers;
 static uint32_t		 self_role;
 static uint32_t		 self_id;
 static char		 self_name[32] = "ps";
+/* Bytes read and written on every connection since start, for heartbeats. */
+static uint64_t		 bytes_in, bytes_out;
 
 static void	peer_read_cb(evutil_socket_t, short, void *);
 static void	peer_write_cb(evutil_socket_t, short, void *);
@@ -137,6 +140,13 @@ void
 peer_set_self_id(uint32_t id)
 {
 	self_id = id;
+}
+
+void
+peer_bytes(uint64_t *in, uint64_t *out)
+{
+	*in = bytes_in;
+	*out = bytes_out;
 }
 
 static void
@@ -180,6 +190,12 @@ peer_fail_pending(struct ps_peer *p, const char *why)
 	}
 }
 
+const char *
+peer_why(const struct ps_peer *p)
+{
+	return p->why[0] != '\0' ? p->why : "connection lost";
+}
+
 /* The peer is gone: tell the owner once, and free it when it is safe. */
 static void
 peer_gone(struct ps_peer *p)
@@ -192,7 +208,7 @@ peer_gone(struct ps_peer *p)
 	event_del(p->rev);
 	event_del(p->wev);
 	event_del(p->timer);
-	peer_fail_pending(p, "connection lost");
+	peer_fail_pending(p, peer_why(p));
 	p->cb = NULL;
 	if (cb != NULL && !(p->flags & PEER_HELLO))
 		cb(p, NULL, p->arg);
@@ -206,8 +222,10 @@ peer_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (p->flags & (PEER_CONNECTING | PEER_HELLO_OK))
-		log_warnx("%s: no handshake within %d s", p->info.name, NET_CONNECT_SECS);
+	if (p->flags & (PEER_CONNECTING | PEER_HELLO_OK)) {
+		snprintf(p->why, sizeof p->why, "no handshake within %d s", NET_CONNECT_SECS);
+		log_warnx("%s: %s", p->info.name, p->why);
+	}
 	peer_gone(p);
 }
 
@@ -722,8 +740,10 @@ peer_read_cb(evutil_socket_t fd, short what, void *arg)
 	if (p->flags & PEER_LINGER) {
 		p->in.start = p->in.end = 0;
 		n = rbuf_read(&p->in, p->fd, 0);
-		if (n > 0)
+		if (n > 0) {
 			p->discarded += (size_t)n;
+			bytes_in += (uint64_t)n;
+		}
 		if (n == 0 || (n == -1 && errno != EAGAIN) || p->discarded > LINGER_BYTES)
 			peer_gone(p);
 		return;
@@ -736,6 +756,7 @@ peer_read_cb(evutil_socket_t fd, short what, void *arg)
 		peer_gone(p);
 		return;
 	}
+	bytes_in += (uint64_t)n;
 	peer_dispatch(p);
 }
 
@@ -766,7 +787,9 @@ peer_connected(struct ps_peer *p)
 	if (err == 0 && getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
 		err = errno;
 	if (err != 0) {
-		log_warnx("%s: connect: %s", p->info.name, strerror(err));
+		/* The owner hears why (peer_why) and decides what to log. */
+		snprintf(p->why, sizeof p->why, "connect: %s", strerror(err));
+		log_debug("%s: %s", p->info.name, p->why);
 		peer_gone(p);
 		return;
 	}
@@ -778,6 +801,7 @@ static void
 peer_write_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct ps_peer *p = arg;
+	int n = 0;
 
 	(void)fd;
 	(void)what;
@@ -786,12 +810,14 @@ peer_write_cb(evutil_socket_t fd, short what, void *arg)
 		if (p->flags & PEER_DEAD)
 			return;
 	}
-	if (evbuffer_get_length(p->out) > 0 && evbuffer_write(p->out, p->fd) == -1 &&
+	if (evbuffer_get_length(p->out) > 0 && (n = evbuffer_write(p->out, p->fd)) == -1 &&
 	    errno != EAGAIN && errno != EINTR) {
 		log_debug("%s: write: %s", p->info.name, strerror(errno));
 		peer_gone(p);
 		return;
 	}
+	if (n > 0)
+		bytes_out += (uint64_t)n;
 	if (evbuffer_get_length(p->out) == 0) {
 		event_del(p->wev);
 		if (p->flags & PEER_CLOSING)

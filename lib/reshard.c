@@ -82,6 +82,7 @@ reshard_fail(struct sched *s, const char *fmt, const char *why)
 	const struct ps_move *mv = &r->moves[r->cur];
 	char *text;
 
+	s->moves_failed++;
 	xasprintf(&text, fmt, why);
 	log_warnx("move %zu of %zu (%zu slots, node %u to node %u) failed: %s",
 	    r->cur + 1, r->nmoves, mv->n, mv->from, mv->to, text);
@@ -193,6 +194,7 @@ reshard_migrated(struct ps_peer *p, struct ps_msg *m, const char *why, void *arg
 	log_info("moved %zu slots (%s) from node %u to node %u: %llu keys in %.3f s; "
 	    "map epoch %llu", mv->n, ranges, mv->from, mv->to, (unsigned long long)keys,
 	    net_now() - r->step_started, (unsigned long long)s->map.epoch);
+	s->moves_done++;
 	r->cur++;
 	reshard_step(s);
 }

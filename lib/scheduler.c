@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "ps/log.h"
+#include "ps/metrics.h"
 #include "ps/net.h"
 #include "ps/reshard.h"
 #include "ps/sched.h"
@@ -289,6 +290,10 @@ sched_heartbeat(struct sched *s, struct ps_peer *p, struct node *n, struct ps_ms
 			pulls = x;
 		else if (IS("examples"))
 			n->examples = x;
+		else if (IS("bytes_in"))
+			n->bytes_in = x;
+		else if (IS("bytes_out"))
+			n->bytes_out = x;
 #undef IS
 	}
 	if (n->beat_at > 0 && now > n->beat_at) {
@@ -366,6 +371,7 @@ sched_done(struct sched *s, struct ps_peer *p, struct node *n, struct ps_msg *m)
 	if (n->state != NODE_ALIVE)
 		return;
 	n->state = NODE_DONE;
+	n->barrier_id = 0;	/* it waits for nothing any more */
 	n->status = (int)msg_uint(m, 0);
 	if (n->status != 0)
 		s->failed++;
@@ -375,7 +381,7 @@ sched_done(struct sched *s, struct ps_peer *p, struct node *n, struct ps_msg *m)
 }
 
 /* The state ps-ctl shows for a node. */
-static const char *
+const char *
 sched_state(struct sched *s, const struct node *n, double now)
 {
 	int i;
@@ -403,17 +409,54 @@ sched_state(struct sched *s, const struct node *n, double now)
 	return "up";
 }
 
+void
+sched_node_addr(const struct node *n, char *buf, size_t len)
+{
+	if (n->role == PS_ROLE_SERVER || n->role == PS_ROLE_SCHEDULER)
+		snprintf(buf, len, "%s:%d", n->host, n->port);
+	else
+		snprintf(buf, len, "%s", n->addr);
+}
+
+double
+sched_heartbeat_age(const struct node *n, double now)
+{
+	return n->role == PS_ROLE_SCHEDULER ? 0 : now - n->last_seen;
+}
+
+uint32_t
+sched_node_slots(const struct sched *s, const struct node *n)
+{
+	int i = n->role == PS_ROLE_SERVER ? map_find_server(&s->map, n->id) : -1;
+
+	return i >= 0 ? map_count_slots(&s->map, (uint32_t)i) : 0;
+}
+
+/* Examples trained on by every worker of the job, finished ones included. */
+uint64_t
+sched_examples(const struct sched *s)
+{
+	uint64_t sum = 0;
+	uint32_t i;
+
+	for (i = 0; i < s->nnodes; i++)
+		sum += s->nodes[i]->examples;
+	return sum;
+}
+
+void
+sched_update_self(struct sched *s)
+{
+	peer_bytes(&s->self.bytes_in, &s->self.bytes_out);
+}
+
 static void
 sched_put_node(struct sched *s, const struct node *n, double now)
 {
-	int i = n->role == PS_ROLE_SERVER ? map_find_server(&s->map, n->id) : -1;
 	char addr[128];
 
-	if (n->role == PS_ROLE_SERVER || n->role == PS_ROLE_SCHEDULER)
-		snprintf(addr, sizeof addr, "%s:%d", n->host, n->port);
-	else
-		snprintf(addr, sizeof addr, "%s", n->addr);
-	msg_put_map(&s->out, 13);
+	sched_node_addr(n, addr, sizeof addr);
+	msg_put_map(&s->out, 17);
 	msg_put_str(&s->out, "id");		msg_put_uint(&s->out, n->id);
 	msg_put_str(&s->out, "role");		msg_put_str(&s->out, proto_role_name(n->role));
 	msg_put_str(&s->out, "addr");		msg_put_str(&s->out, addr);
@@ -421,14 +464,27 @@ sched_put_node(struct sched *s, const struct node *n, double now)
 	msg_put_str(&s->out, "rank");		msg_put_uint(&s->out, n->rank);
 	msg_put_str(&s->out, "uptime");		msg_put_float(&s->out, now - n->since);
 	msg_put_str(&s->out, "heartbeat_age");
-	msg_put_float(&s->out, n->role == PS_ROLE_SCHEDULER ? 0 : now - n->last_seen);
-	msg_put_str(&s->out, "slots");
-	msg_put_uint(&s->out, i >= 0 ? map_count_slots(&s->map, i) : 0);
+	msg_put_float(&s->out, sched_heartbeat_age(n, now));
+	msg_put_str(&s->out, "slots");		msg_put_uint(&s->out, sched_node_slots(s, n));
 	msg_put_str(&s->out, "keys");		msg_put_uint(&s->out, n->keys);
 	msg_put_str(&s->out, "memory");		msg_put_uint(&s->out, n->memory);
 	msg_put_str(&s->out, "pushes_per_s");	msg_put_float(&s->out, n->push_rate);
 	msg_put_str(&s->out, "pulls_per_s");	msg_put_float(&s->out, n->pull_rate);
 	msg_put_str(&s->out, "examples");	msg_put_uint(&s->out, n->examples);
+	msg_put_str(&s->out, "pushes");		msg_put_uint(&s->out, n->pushes);
+	msg_put_str(&s->out, "pulls");		msg_put_uint(&s->out, n->pulls);
+	msg_put_str(&s->out, "bytes_in");	msg_put_uint(&s->out, n->bytes_in);
+	msg_put_str(&s->out, "bytes_out");	msg_put_uint(&s->out, n->bytes_out);
+}
+
+/* {"completed": N, "failed": M} */
+static void
+sched_put_events(struct sched *s, const char *name, uint64_t done, uint64_t failed)
+{
+	msg_put_str(&s->out, name);
+	msg_put_map(&s->out, 2);
+	msg_put_str(&s->out, "completed");	msg_put_uint(&s->out, done);
+	msg_put_str(&s->out, "failed");		msg_put_uint(&s->out, failed);
 }
 
 static void
@@ -439,8 +495,9 @@ sched_status(struct sched *s, struct ps_peer *p, struct node *n, struct ps_msg *
 	uint32_t i;
 
 	(void)n;
+	sched_update_self(s);
 	msg_begin(&s->out, &h, 1);
-	msg_put_map(&s->out, 6);
+	msg_put_map(&s->out, 9);
 	msg_put_str(&s->out, "epoch");
 	msg_put_uint(&s->out, s->map.epoch);
 	msg_put_str(&s->out, "servers");
@@ -451,6 +508,10 @@ sched_status(struct sched *s, struct ps_peer *p, struct node *n, struct ps_msg *
 	msg_put_str(&s->out, s->barrier ? s->barrier : "");
 	msg_put_str(&s->out, "resharding");
 	msg_put_bool(&s->out, reshard_busy(s));
+	msg_put_str(&s->out, "examples");
+	msg_put_uint(&s->out, sched_examples(s));
+	sched_put_events(s, "reshards", s->moves_done, s->moves_failed);
+	sched_put_events(s, "checkpoints", s->ckpts_done, s->ckpts_failed);
 	msg_put_str(&s->out, "nodes");
 	msg_put_array(&s->out, s->nnodes + 1);
 	sched_put_node(s, &s->self, now);
@@ -720,6 +781,27 @@ sched_signal(int sig, void *arg)
 	sched_check_end(s);
 }
 
+/* The job's last line: what became of its workers. */
+static void
+sched_summary(struct sched *s)
+{
+	uint32_t i, done = 0, training = 0;
+
+	for (i = 0; i < s->nnodes; i++) {
+		if (s->nodes[i]->role != PS_ROLE_WORKER)
+			continue;
+		if (s->nodes[i]->state == NODE_DONE && s->nodes[i]->status == 0)
+			done++;
+		else if (s->nodes[i]->state == NODE_ALIVE)
+			training++;
+	}
+	if (s->failed == 0 && training == 0 && done >= (uint32_t)s->conf->num_workers)
+		log_info("job over: every worker succeeded");
+	else
+		log_info("job over: %u of %d workers finished, %d failed, %u still training",
+		    done, s->conf->num_workers, s->failed, training);
+}
+
 int
 scheduler_run(const struct ps_conf *conf)
 {
@@ -750,6 +832,16 @@ scheduler_run(const struct ps_conf *conf)
 	s.self.since = s.self.last_seen = net_now();
 	log_info("listening on %s:%d for %d servers and %d workers", conf->scheduler_host,
 	    port, conf->num_servers, conf->num_workers);
+	if (conf->metrics_port != 0 &&
+	    (s.metrics = metrics_start(&s, &cause)) == NULL) {
+		log_error("%s", cause);
+		free(cause);
+		peer_listen_free(s.listener);
+		free(s.self.host);
+		proc_free(&s.proc);
+		wbuf_free(&s.out);
+		return 1;
+	}
 	/* The address is a result: scripts read it to find a scheduler on port 0. */
 	printf("ready %s:%d\n", conf->scheduler_host, port);
 	fflush(stdout);
@@ -761,7 +853,8 @@ scheduler_run(const struct ps_conf *conf)
 
 	status = s.failed > 0 ? 1 : 0;
 	if (s.ending)
-		log_info("job over: %s", status ? "some workers failed" : "every worker succeeded");
+		sched_summary(&s);
+	metrics_free(s.metrics);
 	reshard_free(&s);
 	snapshot_free(&s);
 	peer_close_all();

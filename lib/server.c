@@ -32,7 +32,6 @@
 /* How long a request may wait for an arriving slot. */
 #define PARK_SECS	30.0
 /* How long the scheduler has to come up when the server starts. */
-#define REGISTER_SECS	10.0
 
 /* What a data request needs of its keys' slots. */
 enum keys_verdict { KEYS_BAD = -1, KEYS_READY, KEYS_WAIT, KEYS_MOVED };
@@ -707,6 +706,7 @@ server_shutdown(struct server *s, struct ps_peer *p, struct ps_msg *m, struct ps
 	log_info("job finished: %llu keys in %llu bytes (%.1f bytes/key); exiting",
 	    (unsigned long long)keys, (unsigned long long)bytes,
 	    keys ? (double)bytes / keys : 0.0);
+	s->exiting = 1;
 	proc_exit(&s->proc);
 }
 
@@ -744,6 +744,36 @@ server_peer_cb(struct ps_peer *p, struct ps_msg *m, void *arg)
 	    proto_type_name(m->hdr.type));
 }
 
+/*
+ * The scheduler is not there (not up yet, or gone): try again after 0.1 s, doubling
+ * up to 5 s, at most net.connect_retries times in a row; then give up, exit 1.
+ */
+static void
+server_sched_retry(struct server *s, const char *why)
+{
+	double delay = 0.1;
+	int i;
+
+	if (s->sched_tries >= s->conf->connect_retries) {
+		log_error("scheduler %s:%d: %s; gave up after %d retries (net.connect_retries)",
+		    s->conf->scheduler_host, s->conf->scheduler_port,
+		    why != NULL ? why : "lost", s->sched_tries);
+		s->status = 1;
+		proc_exit(&s->proc);
+		return;
+	}
+	for (i = 0; i < s->sched_tries && delay < 5.0; i++)
+		delay *= 2;
+	if (delay > 5.0)
+		delay = 5.0;
+	s->sched_tries++;
+	if (why != NULL)
+		log_info("scheduler %s:%d: %s; retry %d of %d in %.1f s",
+		    s->conf->scheduler_host, s->conf->scheduler_port, why, s->sched_tries,
+		    s->conf->connect_retries, delay);
+	proc_timer_start(s->retry, delay);
+}
+
 static void
 server_sched_cb(struct ps_peer *p, struct ps_msg *m, void *arg)
 {
@@ -754,21 +784,21 @@ server_sched_cb(struct ps_peer *p, struct ps_msg *m, void *arg)
 		return;
 	}
 	s->sched = NULL;
-	if (!s->registered) {
-		/* The scheduler may not be up yet: try again for a while. */
-		if (net_now() < s->register_by) {
-			proc_timer_start(s->retry, 0.05);
-			return;
-		}
-		log_error("scheduler %s:%d: cannot register", s->conf->scheduler_host,
-		    s->conf->scheduler_port);
-		s->status = 1;
-		proc_exit(&s->proc);
+	if (s->exiting)
+		return;
+	if (s->registered) {
+		/* Keep serving: the parameters here are still good. The tick goes
+		 * on, for requests waiting on arriving slots. Said once; each retry
+		 * is an info line. */
+		log_warnx("lost the scheduler %s:%d (%s); still serving %s:%d, reconnecting",
+		    s->conf->scheduler_host, s->conf->scheduler_port, peer_why(p),
+		    s->conf->server_host, s->port);
+		s->registered = 0;
+		s->sched_tries = 0;
+		server_sched_retry(s, NULL);
 		return;
 	}
-	/* Keep serving: the parameters here are still good. The tick goes on, for
-	 * requests waiting on arriving slots. */
-	log_warnx("lost the scheduler; still serving %s:%d", s->conf->server_host, s->port);
+	server_sched_retry(s, peer_why(p));
 }
 
 static void
@@ -784,6 +814,7 @@ server_beat(evutil_socket_t fd, short what, void *arg)
 {
 	struct server *s = arg;
 	struct ps_hdr h = msg_hdr(PS_MSG_HEARTBEAT, 0, s->id, s->map.epoch);
+	uint64_t in, out;
 
 	(void)fd;
 	(void)what;
@@ -791,8 +822,9 @@ server_beat(evutil_socket_t fd, short what, void *arg)
 	if (s->sched == NULL)
 		return;
 	/* What ps-ctl status shows: the scheduler keeps the last one. */
+	peer_bytes(&in, &out);
 	msg_begin(&s->out, &h, 1);
-	msg_put_map(&s->out, 5);
+	msg_put_map(&s->out, 7);
 	msg_put_str(&s->out, "slots");
 	msg_put_uint(&s->out, store_count(&s->store, SLOT_OWNED));
 	msg_put_str(&s->out, "keys");
@@ -803,6 +835,10 @@ server_beat(evutil_socket_t fd, short what, void *arg)
 	msg_put_uint(&s->out, s->pushes);
 	msg_put_str(&s->out, "pulls");
 	msg_put_uint(&s->out, s->pulls);
+	msg_put_str(&s->out, "bytes_in");
+	msg_put_uint(&s->out, in);
+	msg_put_str(&s->out, "bytes_out");
+	msg_put_uint(&s->out, out);
 	msg_end(&s->out);
 	peer_send(s->sched, &s->out);
 }
@@ -812,6 +848,7 @@ server_registered(struct ps_peer *p, struct ps_msg *m, const char *why, void *ar
 {
 	struct server *s = arg;
 	char *cause;
+	int again;
 
 	(void)p;
 	if (m == NULL || why != NULL) {
@@ -825,12 +862,18 @@ server_registered(struct ps_peer *p, struct ps_msg *m, const char *why, void *ar
 		return;
 	}
 	s->registered = 1;
+	s->sched_tries = 0;
+	again = s->id != 0;
 	s->id = (uint32_t)msg_uint(m, 0);
 	peer_set_self_id(s->id);
+	log_set_node(s->id);
 	if (server_apply_map(s, m, 2, &cause) != 0) {
-		log_error("scheduler: %s", cause);
+		/* A scheduler keeps no state yet: a restarted one has a new job. */
+		log_error("scheduler: %s%s", cause, again ? " (it restarted and does not "
+		    "know this job): exiting" : "");
 		free(cause);
 		s->status = 1;
+		s->exiting = 1;
 		proc_exit(&s->proc);
 		return;
 	}
@@ -901,6 +944,7 @@ server_signal(int sig, void *arg)
 		log_info("SIGHUP: ignored (a daemon outlives its terminal)");
 		return;
 	}
+	s->exiting = 1;
 	log_info("%s: exiting", strsignal(sig));
 	proc_exit(&s->proc);
 }
@@ -940,7 +984,6 @@ server_run(const struct ps_conf *conf, const char *restore)
 	s.beat = proc_timer(&s.proc, conf->heartbeat_interval, 1, server_beat, &s);
 	event_del(s.beat);	/* started once registered */
 	s.retry = proc_timer(&s.proc, 0, 0, server_retry, &s);
-	s.register_by = net_now() + REGISTER_SECS;
 	server_connect_scheduler(&s);
 
 	proc_loop(&s.proc);

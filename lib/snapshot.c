@@ -60,11 +60,13 @@ snapshot_done(struct sched *s)
 	uint32_t i;
 
 	if (z->error != NULL) {
+		s->ckpts_failed++;
 		log_warnx("checkpoint failed: %s", z->error);
 		defer_error(z->d, PS_ERR_SERVER, "%s", z->error);
 		snapshot_end(s);
 		return;
 	}
+	s->ckpts_done++;
 	log_info("checkpoint: %u files, %llu keys in %.3f s; longest pause %.3f ms",
 	    z->nfiles, (unsigned long long)z->keys, net_now() - z->started, z->pause * 1e3);
 	h = msg_hdr(PS_MSG_CTL_OK, defer_msg(z->d)->hdr.id, 0, s->map.epoch);

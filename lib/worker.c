@@ -4,9 +4,16 @@
  * once, pulled from every owning server at once, the logistic-loss gradient is
  * summed per key, and pushed back. Training quality is measured progressively: each
  * example is scored with the weights pulled before its own update.
+ *
+ * SIGTERM (or SIGINT) ends a worker early and cleanly: it stops reading, even from
+ * an input that sends nothing, tells the scheduler it is done and exits 0.
  */
+#include <sys/socket.h>
+
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 #include <math.h>
@@ -20,6 +27,7 @@
 #include "ps/libsvm.h"
 #include "ps/log.h"
 #include "ps/model.h"
+#include "ps/progress.h"
 #include "ps/proto.h"
 #include "ps/sort.h"
 #include "ps/worker.h"
@@ -61,9 +69,70 @@ struct worker {
 	char				*line;
 	size_t				 linecap;
 	uint64_t			 bad;
+	uint64_t			 predicted;
 	struct ps_eval			 train;		/* progressive: streaming */
 	struct ps_eval			 test;
+	struct ps_progress		 progress;
 };
+
+/* What the signal handler sees: the signal that ends the worker, the input to cut
+ * off, and the scheduler's socket while the worker waits at the barrier. */
+static volatile sig_atomic_t	 worker_signal;
+static volatile sig_atomic_t	 worker_in_fd = -1;
+static volatile sig_atomic_t	 worker_sched_fd = -1;
+static pthread_t		 worker_main;
+
+static void
+worker_on_signal(int sig)
+{
+	int fd, saved = errno;
+
+	/* The heartbeat thread may get it, but the main thread is the one to wake. */
+	if (!pthread_equal(pthread_self(), worker_main)) {
+		pthread_kill(worker_main, sig);
+		errno = saved;
+		return;
+	}
+	/* A second one ends the worker at once, in case the clean way is stuck. */
+	if (worker_signal != 0) {
+		signal(sig, SIG_DFL);
+		raise(sig);
+	}
+	worker_signal = sig;
+	/* A read under way fails with EINTR (no SA_RESTART); one about to start would
+	 * block, so the input becomes /dev/null: it finds the end at once. */
+	if (worker_in_fd != -1 && (fd = open("/dev/null", O_RDONLY)) != -1) {
+		dup2(fd, worker_in_fd);
+		close(fd);
+	}
+	/* The barrier's reply comes only when the others are done: stop reading for
+	 * it. The socket still sends, so DONE goes out (the scheduler then no longer
+	 * counts this worker at the barrier). */
+	if (worker_sched_fd != -1)
+		shutdown(worker_sched_fd, SHUT_RD);
+	errno = saved;
+}
+
+static void
+worker_signals(void)
+{
+	static const int sigs[] = { SIGTERM, SIGINT };
+	struct sigaction sa, old;
+	size_t i;
+
+	worker_main = pthread_self();
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = worker_on_signal;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = 0;	/* no SA_RESTART: a blocked read of stdin returns */
+	for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+		/* Ignored when started (as a shell's background job is to Ctrl-C):
+		 * keep it so. */
+		if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN)
+			continue;
+		sigaction(sigs[i], &sa, NULL);
+	}
+}
 
 static void
 batch_free(struct batch *b)
@@ -186,6 +255,7 @@ batch_run(struct worker *wk, enum batch_mode mode, char **cause)
 			break;
 		case MODE_PREDICT:
 			printf("%.6f\n", p);
+			wk->predicted++;
 			break;
 		case MODE_EVAL:
 			eval_add(&wk->test, p, y);
@@ -221,7 +291,7 @@ worker_stream(struct worker *wk, FILE *in, const char *name, enum batch_mode mod
 	char *why;
 	int r;
 
-	while ((len = getline(&wk->line, &wk->linecap, in)) != -1) {
+	while (!worker_signal && (len = getline(&wk->line, &wk->linecap, in)) != -1) {
 		lineno++;
 		r = libsvm_parse(wk->line, (size_t)len, &wk->ex, &why);
 		if (r == 0)
@@ -235,16 +305,22 @@ worker_stream(struct worker *wk, FILE *in, const char *name, enum batch_mode mod
 				free(why);
 				return -1;
 			}
-			if (++wk->bad <= MAX_BAD_LOGGED)
+			if (++wk->bad <= MAX_BAD_LOGGED) {
+				progress_clear(&wk->progress);
 				log_warnx("%s:%" PRIu64 ": %s; skipped", name, lineno, why);
+			}
 			free(why);
 			continue;
 		}
 		batch_add(&wk->b, &wk->ex);
+		progress_add(&wk->progress, 1);
 		if (wk->b.n == (size_t)wk->conf->batch_size &&
 		    batch_run(wk, mode, cause) != 0)
 			return -1;
 	}
+	/* Stopped by a signal: the examples not yet in a batch are dropped. */
+	if (worker_signal)
+		return 0;
 	if (ferror(in)) {
 		xasprintf(cause, "%s: read error", name);
 		return -1;
@@ -262,8 +338,11 @@ worker_test(struct worker *wk, char **cause)
 		xasprintf(cause, "%s: %s", wk->opts->test_path, strerror(errno));
 		return -1;
 	}
+	progress_stage(&wk->progress, "test", &wk->test, 0);
 	r = worker_stream(wk, f, wk->opts->test_path, MODE_EVAL, cause);
 	fclose(f);
+	if (r == 0)
+		progress_flush(&wk->progress);
 	return r;
 }
 
@@ -296,6 +375,20 @@ worker_report(struct worker *wk)
 	if (o->test_path != NULL)
 		printf("test examples=%" PRIu64 " logloss=%.6f accuracy=%.6f auc=%.6f\n",
 		    res.examples, res.logloss, res.accuracy, res.auc);
+}
+
+static void
+worker_terminated(struct worker *wk)
+{
+	const char *name = worker_signal == SIGINT ? "SIGINT" : "SIGTERM";
+
+	if (wk->opts->predict)
+		log_info("terminated (%s): %" PRIu64 " examples predicted", name,
+		    wk->predicted);
+	else if (wk->offline)
+		log_info("terminated (%s): %" PRIu64 " examples tested", name, wk->test.n);
+	else
+		log_info("terminated (%s): %" PRIu64 " examples trained", name, wk->train.n);
 }
 
 /* --model: read the checkpoint, and predict or evaluate from it alone. */
@@ -335,7 +428,7 @@ worker_run(const struct ps_conf *conf, const struct worker_opts *opts)
 {
 	struct worker wk;
 	char *cause = NULL;
-	int status = 1;
+	int r, status = 1;
 
 	memset(&wk, 0, sizeof wk);
 	wk.conf = conf;
@@ -343,14 +436,17 @@ worker_run(const struct ps_conf *conf, const struct worker_opts *opts)
 	example_init(&wk.ex);
 	eval_init_streaming(&wk.train);
 	eval_init(&wk.test);
+	progress_init(&wk.progress, "ps-worker", opts->progress, opts->progress_file);
 	if (conf->optim.dim != 1) {
 		log_error("ps-worker trains logistic regression: model.dim must be 1, not %u",
 		    conf->optim.dim);
+		progress_free(&wk.progress);
 		return PS_EXIT_USAGE;
 	}
 	/* Find an unreadable test file now, not after training. */
 	if (opts->test_path != NULL && access(opts->test_path, R_OK) != 0) {
 		log_error("%s: %s", opts->test_path, strerror(errno));
+		progress_free(&wk.progress);
 		return PS_EXIT_USAGE;
 	}
 	signal(SIGPIPE, SIG_IGN);
@@ -359,27 +455,48 @@ worker_run(const struct ps_conf *conf, const struct worker_opts *opts)
 			goto out;
 	} else if (client_open(&wk.client, conf, opts->predict ? PS_ROLE_CLIENT :
 	    PS_ROLE_WORKER, "ps-worker", &cause) != 0) {
-		log_error("scheduler %s:%d: %s", conf->scheduler_host, conf->scheduler_port,
-		    cause);
+		char *why = cause;
+
+		xasprintf(&cause, "scheduler: %s", why);	/* logged at out */
+		free(why);
 		goto out;
 	} else
 		wk.connected = 1;
+	/* Registered: from now on a signal ends the worker the clean way. */
+	worker_signals();
 	if (!opts->predict && !wk.offline)
 		log_info("worker %u of %d training from %s", wk.client.rank,
 		    conf->num_workers, opts->in_name);
 
 	/* Offline, without --predict, the model is only evaluated: stdin is not read. */
-	if ((!wk.offline || opts->predict) && worker_stream(&wk, opts->in, opts->in_name,
-	    opts->predict ? MODE_PREDICT : MODE_TRAIN, &cause) != 0)
-		goto out;
-	if (wk.bad > 0)
+	if (!wk.offline || opts->predict) {
+		progress_stage(&wk.progress, opts->predict ? "predict" : "train",
+		    opts->predict ? NULL : &wk.train, 1);
+		worker_in_fd = fileno(opts->in);
+		r = worker_stream(&wk, opts->in, opts->in_name, opts->predict ?
+		    MODE_PREDICT : MODE_TRAIN, &cause);
+		worker_in_fd = -1;
+		if (r != 0 || worker_signal)
+			goto out;
+		/* The final figures stay in view while the worker waits for the others. */
+		progress_flush(&wk.progress);
+	}
+	if (wk.bad > 0) {
+		progress_clear(&wk.progress);
 		log_warnx("%s: skipped %" PRIu64 " malformed lines", opts->in_name, wk.bad);
+	}
 	/* Evaluate the model every worker trained, not a part of it. */
-	if (!opts->predict && !wk.offline &&
-	    client_barrier(&wk.client, "trained", &cause) != 0)
+	if (!opts->predict && !wk.offline) {
+		worker_sched_fd = wk.client.sched.fd;
+		/* (a signal from now on ends the wait; one before, the call) */
+		r = worker_signal ? -1 : client_barrier(&wk.client, "trained", &cause);
+		worker_sched_fd = -1;
+		if (r != 0 || worker_signal)
+			goto out;
+	}
+	if (opts->test_path != NULL && (worker_test(&wk, &cause) != 0 || worker_signal))
 		goto out;
-	if (opts->test_path != NULL && worker_test(&wk, &cause) != 0)
-		goto out;
+	progress_clear(&wk.progress);
 	worker_report(&wk);
 	if (fflush(stdout) == EOF) {
 		if (errno == EPIPE)
@@ -390,8 +507,18 @@ worker_run(const struct ps_conf *conf, const struct worker_opts *opts)
 	}
 	status = 0;
 out:
+	progress_clear(&wk.progress);
 	if (wk.closed && cause == NULL) {
 		log_debug("stdout closed by its reader: stopping");
+		status = 0;
+	}
+	if (worker_signal && status != 0) {
+		/* Whatever failed was cut short by the signal. */
+		if (cause != NULL)
+			log_debug("%s", cause);
+		free(cause);
+		cause = NULL;
+		worker_terminated(&wk);
 		status = 0;
 	}
 	if (cause != NULL) {
@@ -412,6 +539,7 @@ out:
 	example_free(&wk.ex);
 	eval_free(&wk.train);
 	eval_free(&wk.test);
+	progress_free(&wk.progress);
 	free(wk.line);
 	return status;
 }

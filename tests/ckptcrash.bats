@@ -328,7 +328,7 @@ kill_job() {
 	[ ! -s "$PS_TMP/save2.out" ] || fail "save printed $(cat "$PS_TMP/save2.out")"
 	stderr=$(<"$PS_TMP/save2.err")
 	one_line "$stderr" || fail "not one line: $stderr"
-	[[ "$stderr" == "ps-ckpt["*"]: error: save: "*"server-$s0.slots failed: the writer was killed by signal 9"* ]] ||
+	[[ "$stderr" == *" ps-ckpt["*"]: error: save: "*"server-$s0.slots failed: the writer was killed by signal 9"* ]] ||
 	    fail "stderr: $stderr"
 	ps_log_has "$PS_TMP/scheduler.log" "warn.*checkpoint failed: .*signal 9" ||
 	    fail "the scheduler logged no failure"

@@ -367,7 +367,7 @@ flip() {
 		[ "$status" -eq 1 ] || fail "--model $arg: exit $status: $stderr"
 		[ -z "$output" ] || fail "--model $arg: stdout '$output'"
 		[ "$(wc -l <<<"$stderr")" -eq 1 ] || fail "--model $arg: not one line: $stderr"
-		[[ "$stderr" == "ps-worker["*"]: error: "*"$arg"*MANIFEST* ]] ||
+		[[ "$stderr" == *" ps-worker["*"]: error: "*"$arg"*MANIFEST* ]] ||
 		    fail "--model $arg: '$stderr'"
 	done
 	# a name that does not exist
@@ -406,7 +406,7 @@ flip() {
 	[ "$status" -eq 1 ] || fail "exit $status: $stderr"
 	[ -z "$output" ] || fail "stdout: $output"
 	[ "$(wc -l <<<"$stderr")" -eq 1 ] || fail "not one line: $stderr"
-	[[ "$stderr" == "ps-server["*"]: error: "*nosuch* ]] || fail "stderr: '$stderr'"
+	[[ "$stderr" == *" ps-server["*"]: error: "*nosuch* ]] || fail "stderr: '$stderr'"
 	[ $(((t1 - t0) / 1000)) -lt 2000 ] || fail "took $(((t1 - t0) / 1000)) ms"
 	# latest in a folder of checkpoints that does not exist
 	runq timeout "$PS_EXIT_TIMEOUT" "$PS_BUILD/ps-server" -c "$PS_CONF" \

@@ -367,11 +367,11 @@ trainer_finished() {
 	run -0 grep -E 'info: moved [0-9]+ slots' "$PS_TMP/scheduler.log"
 	[ "${#lines[@]}" -eq 3 ] || fail "want 3 moves logged: $output"
 	assert_line --index 0 --regexp \
-	    "^ps-scheduler\[[0-9]+\]: info: moved 100 slots \(100-199\) from node $from to node $to: $k1 keys in $num s; map epoch $((e0 + 1))\$"
+	    "^[-0-9T:.Z]+ ps-scheduler\[[0-9]+\]: info: moved 100 slots \(100-199\) from node $from to node $to: $k1 keys in $num s; map epoch $((e0 + 1))\$"
 	assert_line --index 1 --regexp \
-	    "^ps-scheduler\[[0-9]+\]: info: moved 8292 slots \(100-199,8192-16383\) from node $to to node $from: $k2 keys in $num s; map epoch $((e0 + 2))\$"
+	    "^[-0-9T:.Z]+ ps-scheduler\[[0-9]+\]: info: moved 8292 slots \(100-199,8192-16383\) from node $to to node $from: $k2 keys in $num s; map epoch $((e0 + 2))\$"
 	assert_line --index 2 --regexp \
-	    "^ps-scheduler\[[0-9]+\]: info: moved 8192 slots \(8192-16383\) from node $from to node $to: $k3 keys in $num s; map epoch $((e0 + 3))\$"
+	    "^[-0-9T:.Z]+ ps-scheduler\[[0-9]+\]: info: moved 8192 slots \(8192-16383\) from node $from to node $to: $k3 keys in $num s; map epoch $((e0 + 3))\$"
 	# the keys of slots 100-199 went there, then back with the others
 	[ "$k3" -eq "$((k2 - k1))" ] || fail "keys moved: $k1, $k2, $k3"
 	# and each server logs its side

@@ -12,6 +12,8 @@ struct ps_conf {
 	/* scheduler: where the scheduler listens and everyone else finds it */
 	char		*scheduler_host;	/* scheduler.host, "127.0.0.1" */
 	int		 scheduler_port;	/* scheduler.port, 7070 (0: any free port) */
+	int		 metrics_port;		/* scheduler.metrics_port, 0 (none): HTTP
+						 * /metrics on scheduler.host */
 	/* server: where a server listens for workers */
 	char		*server_host;		/* server.host, "127.0.0.1" */
 	int		 server_port;		/* server.port, 0 (any free port) */
@@ -34,6 +36,8 @@ struct ps_conf {
 	int64_t		 max_frame;		/* net.max_frame, 64 MiB; bytes, accepts K/M/G suffixes */
 	double		 heartbeat_interval;	/* net.heartbeat_interval, 1 (seconds) */
 	double		 heartbeat_timeout;	/* net.heartbeat_timeout, 10 (seconds) */
+	int		 connect_retries;	/* net.connect_retries, 10: to the scheduler, with
+						 * a doubling delay, 0.1 s up to 5 s */
 	/* checkpoints */
 	char		*ckpt_dir;		/* ckpt.dir, "ckpt": ps-ckpt's folder of
 						 * checkpoints, relative to its working

@@ -19,10 +19,12 @@ struct ps_conn {
 };
 
 /* Connect and shake hands (HELLO as role/id/program name), each within
- * NET_CONNECT_SECS. retry_secs > 0 retries a refused connection for that long. 0 or
- * -1 and cause. */
+ * NET_CONNECT_SECS. A refused connection is tried again up to retries times, after
+ * 0.1 s, doubling up to CONN_RETRY_MAX; each retry is logged (info). 0 or -1 and
+ * cause. */
+#define CONN_RETRY_MAX	5.0
 int	conn_open(struct ps_conn *, const char *host, int port, uint32_t role, uint32_t id,
-	    const char *progname, size_t max_frame, double retry_secs, char **cause);
+	    const char *progname, size_t max_frame, int retries, char **cause);
 void	conn_close(struct ps_conn *);
 /* Fail a send or a receive that makes no progress for secs (0: wait forever). */
 void	conn_set_timeout(struct ps_conn *, double secs);
@@ -36,5 +38,7 @@ int	conn_expect(struct ps_conn *, struct ps_msg *m, uint32_t want, char **cause)
 /* Send and conn_expect. */
 int	conn_call(struct ps_conn *, struct ps_wbuf *w, struct ps_msg *m, uint32_t want,
 	    char **cause);
+/* Bytes this process has read and written on all its connections. */
+void	conn_bytes(uint64_t *in, uint64_t *out);
 
 #endif

@@ -3,6 +3,7 @@
 #define PS_LOG_H
 
 #include <stdarg.h>
+#include <stdint.h>
 
 #define PS_PRINTF(a, b) __attribute__((format(printf, a, b)))
 
@@ -11,6 +12,8 @@ enum ps_log_level { PS_LOG_ERROR, PS_LOG_WARN, PS_LOG_INFO, PS_LOG_DEBUG };
 /* verbose: -1 quiet (errors and warnings only), 0 info, 1+ debug. */
 void log_init(const char *progname, int verbose);
 int  log_verbose(void);
+/* The node id the scheduler gave this process, shown in every line from now on. */
+void log_set_node(uint32_t id);
 void log_error(const char *, ...) PS_PRINTF(1, 2);	/* level error, no exit */
 void log_warn(const char *, ...) PS_PRINTF(1, 2);	/* appends strerror(errno) */
 void log_warnx(const char *, ...) PS_PRINTF(1, 2);

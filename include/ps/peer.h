@@ -41,6 +41,8 @@ struct ps_peer_info {
 /* What this process says about itself in handshakes. */
 void		 peer_set_self(uint32_t role, uint32_t id, const char *progname);
 void		 peer_set_self_id(uint32_t id);
+/* Bytes this process has read and written on all its peers since it started. */
+void		 peer_bytes(uint64_t *in, uint64_t *out);
 
 struct ps_peer	*peer_accept(struct event_base *, int fd, size_t max_frame, peer_cb,
 		    void *arg);
@@ -71,6 +73,8 @@ int		 peer_alive(const struct ps_peer *);
 /* The local address of the connection, without the port ("10.0.0.2"), into buf;
  * -1 if the socket has none. */
 int		 peer_local_host(const struct ps_peer *, char *buf, size_t len);
+/* Why a peer is gone ("connect: Connection refused"), for its owner's message. */
+const char	*peer_why(const struct ps_peer *);
 const struct ps_peer_info *peer_info(const struct ps_peer *);
 void		*peer_data(const struct ps_peer *);
 void		 peer_set_data(struct ps_peer *, void *);

@@ -27,11 +27,13 @@ struct node {
 	uint32_t	 waiting_type;
 	uint64_t	 barrier_id;	/* request id of a pending BARRIER; 0: none */
 	int		 drained;	/* emptied by ps-ctl drain: rebalance leaves it out */
-	/* from heartbeats, for ps-ctl status */
+	/* from heartbeats, for ps-ctl status and /metrics */
 	uint64_t	 keys, memory, pushes, pulls, examples;
+	uint64_t	 bytes_in, bytes_out;	/* on its connections, since it started */
 	double		 push_rate, pull_rate, beat_at;
 };
 
+struct metrics;
 struct reshard;
 struct snapshot;
 
@@ -57,6 +59,10 @@ struct sched {
 	int			 failed;
 	struct reshard		*reshard;	/* the slot moves under way, or NULL */
 	struct snapshot		*snapshot;	/* the checkpoint being written, or NULL */
+	struct metrics		*metrics;	/* the HTTP endpoint, or NULL */
+	/* events since start, for STATUS and /metrics */
+	uint64_t		 moves_done, moves_failed;
+	uint64_t		 ckpts_done, ckpts_failed;
 	struct ps_wbuf		 out;
 };
 
@@ -64,5 +70,14 @@ const char	*sched_node_name(const struct node *);
 struct node	*sched_find(struct sched *, uint32_t id);
 /* Send the map (its epoch already raised) to every live server. */
 void		 sched_publish_map(struct sched *);
+
+/* What STATUS and /metrics both show, so that they agree. */
+const char	*sched_state(struct sched *, const struct node *, double now);
+void		 sched_node_addr(const struct node *, char *buf, size_t len);
+double		 sched_heartbeat_age(const struct node *, double now);
+uint32_t	 sched_node_slots(const struct sched *, const struct node *);
+uint64_t	 sched_examples(const struct sched *);
+/* The scheduler's own row: its byte counts now. */
+void		 sched_update_self(struct sched *);
 
 #endif

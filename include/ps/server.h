@@ -25,9 +25,10 @@ struct server {
 	struct ps_listener	*listener;
 	struct ps_peer		*sched;
 	struct event		*beat;
-	struct event		*retry;		/* reconnect to the scheduler at start */
+	struct event		*retry;		/* connect to the scheduler again */
 	double			 started;
-	double			 register_by;	/* give up on the scheduler after this */
+	int			 sched_tries;	/* retries in a row to reach the scheduler */
+	int			 exiting;	/* told to end: a closed scheduler is no news */
 	int			 registered;
 	int			 status;	/* exit status */
 	uint32_t		 id;

@@ -15,9 +15,12 @@ struct worker_opts {
 					 * no cluster (see model_find), or NULL */
 	FILE		*in;		/* training or prediction data */
 	const char	*in_name;	/* "stdin", for errors */
+	int		 progress;	/* a progress line on stderr, a terminal */
+	const char	*progress_file;	/* rewritten each second, or NULL */
 };
 
-/* Exit status: 0, or 1 (bad input, cluster failure). */
+/* Exit status: 0, or 1 (bad input, cluster failure). SIGTERM or SIGINT ends the
+ * worker early with 0, once it has registered. */
 int	worker_run(const struct ps_conf *, const struct worker_opts *);
 
 #endif

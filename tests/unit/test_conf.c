@@ -112,6 +112,7 @@ check_defaults(const struct ps_conf *conf)
 {
 	CHECK_STR(conf->scheduler_host, "127.0.0.1");
 	CHECK(conf->scheduler_port == 7070);
+	CHECK(conf->metrics_port == 0);
 	CHECK_STR(conf->server_host, "127.0.0.1");
 	CHECK(conf->server_port == 0);
 	CHECK(conf->num_servers == 1);
@@ -552,6 +553,19 @@ test_check(void)
 	cause = NULL;
 	conf_free(&conf);
 
+	/* the metrics endpoint cannot share the scheduler's port */
+	conf_init(&conf);
+	CHECK(set_ok(&conf, "scheduler.metrics_port=7070"));
+	CHECK(conf_check(&conf, &cause) == -1);
+	CHECK_STR(cause, "scheduler.metrics_port (7070) must differ from scheduler.port");
+	free(cause);
+	cause = NULL;
+	CHECK(set_ok(&conf, "scheduler.metrics_port=9100"));
+	CHECK(conf_check(&conf, &cause) == 0);
+	free(cause);
+	cause = NULL;
+	conf_free(&conf);
+
 	/* conf_check also catches fields a program set directly. */
 	conf_init(&conf);
 	conf.num_servers = 0;
@@ -612,7 +626,8 @@ test_get_and_names(void)
 	fclose(f);
 	for (i = 0; (name = conf_option_name(i)) != NULL; i++)
 		CHECK_CONTAINS(table, name);
-	CHECK(i == 22);	/* with ckpt.dir, cluster.linger, server.advertise */
+	CHECK(i == 24);	/* with ckpt.dir, cluster.linger, server.advertise,
+			 * scheduler.metrics_port, net.connect_retries */
 	CHECK_STR(conf_option_name(0), "scheduler.host");
 	CHECK_CONTAINS(table, "64K..2G");
 	CHECK_CONTAINS(table, "sgd, adagrad, ftrl, sum");

@@ -1,0 +1,420 @@
+#!/usr/bin/env bats
+# Daemons that behave, from one host to many: a server listening on 0.0.0.0 in a
+# network namespace of its own is given to workers at the address that reaches the
+# scheduler; SIGHUP leaves the scheduler and the servers serving; SIGTERM ends the
+# scheduler, a server and a worker, each with exit 0 and a line saying why; output
+# into a pipe whose reader has gone (| head, | jq) ends quietly.
+
+load helper
+
+bats_require_minimum_version 1.5.0
+
+PS_NETNS=()	# the network namespaces this test made, removed in teardown
+
+setup() {
+	ps_init
+	ps_heart
+}
+
+teardown() {
+	local rc=0
+	if [ -n "${PS_FEED:-}" ]; then
+		exec {PS_FEED}>&-
+	fi
+	ps_teardown || rc=$?
+	ns_teardown
+	return "$rc"
+}
+
+# --- network namespaces --------------------------------------------------------------
+
+# ns_setup: two network namespaces, NS_A and NS_B, joined by a veth pair: NS_A has
+# NS_NET.1/24, NS_B NS_NET.2/24, NS_NET a random 10.213.X; lo is up in both. The names
+# carry the shell's pid and the test's number, so parallel runs do not collide; the
+# veth ends are made inside the namespaces, so their names cannot either. Skips the
+# test when namespaces cannot be made here.
+ns_setup() {
+	local err=$PS_TMP/ip.err why
+	command -v ip >/dev/null ||
+	    skip "network namespaces not permitted here: ip is missing (install iproute2)"
+	[ "$(id -u)" -eq 0 ] ||
+	    skip "network namespaces not permitted here: not root (uid $(id -u))"
+	NS_A=ps-a-$$-$BATS_TEST_NUMBER
+	NS_B=ps-b-$$-$BATS_TEST_NUMBER
+	NS_NET=10.213.$((RANDOM % 256))
+	if ! ip netns add "$NS_A" 2>"$err"; then
+		why=$(<"$err")
+		skip "network namespaces not permitted here: ip netns add: ${why:-failed}"
+	fi
+	PS_NETNS+=("$NS_A")
+	if ! { ip netns add "$NS_B" && PS_NETNS+=("$NS_B") &&
+	    ip -n "$NS_A" link add veth0 type veth peer name veth1 netns "$NS_B" &&
+	    ip -n "$NS_A" addr add "$NS_NET.1/24" dev veth0 &&
+	    ip -n "$NS_B" addr add "$NS_NET.2/24" dev veth1 &&
+	    ip -n "$NS_A" link set lo up && ip -n "$NS_B" link set lo up &&
+	    ip -n "$NS_A" link set veth0 up && ip -n "$NS_B" link set veth1 up; } \
+	    2>"$err"; then
+		why=$(<"$err")
+		skip "network namespaces not permitted here: ${why:-ip failed}"
+	fi
+}
+
+# ns_teardown: end whatever still runs in this test's namespaces (by pid: only this
+# test's processes can be in them), then remove them; the veth pair goes with them.
+ns_teardown() {
+	local ns p
+	for ns in "${PS_NETNS[@]}"; do
+		for p in $(ip netns pids "$ns" 2>/dev/null); do
+			echo "pid $p was left running in $ns; killed" >&2
+			kill -KILL "$p" 2>/dev/null || true
+		done
+		ip netns del "$ns" 2>/dev/null || echo "could not remove namespace $ns" >&2
+	done
+	PS_NETNS=()
+}
+
+# ns_start NAME NS PROGRAM [ARGS...]: a ps program in the background in namespace NS;
+# its stdout in NAME.out, its log in NAME.log. `ip netns exec` execs the program in
+# its own place, so the pid tracked (and killed in teardown) is the program's.
+ns_start() {
+	local name=$1 ns=$2 prog=$3
+	shift 3
+	ip netns exec "$ns" "$PS_BUILD/$prog" "$@" >"$PS_TMP/$name.out" \
+	    2>"$PS_TMP/$name.log" </dev/null 3>&- &
+	ps_track "$name" $!
+}
+
+# ns_run NS PROGRAM [ARGS...]: a ps program in the foreground in namespace NS, with a
+# time limit (status 124).
+ns_run() {
+	local ns=$1 prog=$2
+	shift 2
+	timeout "$PS_EXIT_TIMEOUT" ip netns exec "$ns" "$PS_BUILD/$prog" "$@"
+}
+
+# ns_conf HOST PORT: the test's configuration, for every role in every namespace.
+ns_conf() {
+	PS_CONF=$PS_TMP/ps.yaml
+	printf '%s\n' "# written by tests/daemon.bats for one test" \
+	    "scheduler:" "  host: $1" "  port: $2" \
+	    "server:" "  port: 0" \
+	    "cluster:" "  servers: 1" "  workers: 1" >"$PS_CONF"
+}
+
+# is_prog PID PROGRAM: the process PID is PROGRAM itself (not a wrapper around it).
+is_prog() {
+	local comm
+	read -r comm <"/proc/$1/comm" || return 1
+	[ "$comm" = "$2" ] || { echo "pid $1 is $comm, not $2" >&2; return 1; }
+}
+
+@test "a server on 0.0.0.0 in its own network namespace is reached at its advertised address" {
+	ns_setup
+	local sched=$NS_NET.1 here=$NS_NET.2 addr name
+	ns_conf "$sched" 0
+	ns_start scheduler "$NS_A" ps-scheduler -c "$PS_CONF"
+	ps_wait_line scheduler "$PS_TMP/scheduler.out" '^ready '
+	ps_log_match "$PS_TMP/scheduler.out" "^ready ${sched//./\\.}:([0-9]+)\$" ||
+	    fail "not ready on $sched: $(cat "$PS_TMP/scheduler.out")"
+	ns_conf "$sched" "${BASH_REMATCH[1]}"
+	ns_start server0 "$NS_B" ps-server -c "$PS_CONF" -o server.host=0.0.0.0
+	ps_wait_line server0 "$PS_TMP/server0.log" 'serving on '
+	ps_log_match "$PS_TMP/server0.log" 'serving on 0\.0\.0\.0:([0-9]+) ' ||
+	    fail "not serving on 0.0.0.0: $(cat "$PS_TMP/server0.log")"
+	SERVER_PORT=${BASH_REMATCH[1]}
+	# what teardown kills is the programs themselves, not ip
+	is_prog "$(ps_pid scheduler)" ps-scheduler
+	is_prog "$(ps_pid server0)" ps-server
+
+	# the map gives the address that reached the scheduler, not 0.0.0.0
+	addr=$(ns_run "$NS_A" ps-ctl -c "$PS_CONF" status --json |
+	    jq -r '.nodes[] | select(.role == "server") | .addr') ||
+	    fail "ps-ctl status failed"
+	[ "$addr" = "$here:$SERVER_PORT" ] || fail "the map gives '$addr', want $here:$SERVER_PORT"
+	# and a worker in the scheduler's namespace reaches the server there
+	ns_run "$NS_A" ps-worker -c "$PS_CONF" --test "$HEART" <"$HEART" \
+	    >"$PS_TMP/w.out" 2>"$PS_TMP/w.log" || fail "the worker failed (exit $?)"
+	grep -Eq '^train examples=270 .* skipped=0$' "$PS_TMP/w.out" ||
+	    fail "no training: $(cat "$PS_TMP/w.out")"
+	grep -q '^test examples=270 ' "$PS_TMP/w.out" || fail "no test: $(cat "$PS_TMP/w.out")"
+	# its only worker done, the job ends cleanly on both sides of the link
+	for name in scheduler server0; do
+		wait_exit "$(ps_pid "$name")" || fail "$name still running"
+		[ "$status" -eq 0 ] || fail "$name: exit $status"
+	done
+}
+
+# --- signals ---------------------------------------------------------------------------
+
+# feed_worker NAME [ARGS...]: ps-worker NAME training from a pipe this test holds open
+# (a slow stdin, as `(cat data; sleep 60) | ps-worker`), fed the first 100 lines of
+# heart_scale; returns once the scheduler has registered it. PS_FEED writes to it.
+feed_worker() {
+	local name=$1
+	shift
+	mkfifo "$PS_TMP/$name.feed"
+	start_worker "$name" "$PS_TMP/$name.feed" "$@"
+	exec {PS_FEED}>"$PS_TMP/$name.feed"
+	head -n 100 "$HEART" >&"$PS_FEED"
+	wait_until "$PS_START_TIMEOUT" ps_log_has "$PS_TMP/scheduler.log" \
+	    'worker 0 .* registered'
+}
+
+@test "SIGHUP to the scheduler and a server while a worker trains: ignored, said so, the job ends well" {
+	start_cluster 1 1
+	feed_worker trainer --test "$HEART"
+	local name
+	for name in scheduler server0; do
+		kill -HUP "$(ps_pid "$name")"
+	done
+	for name in scheduler server0; do
+		wait_until 5 ps_log_has "$PS_TMP/$name.log" 'SIGHUP: ignored' ||
+		    fail "$name: no log line"
+	done
+	# a second one is no different
+	kill -HUP "$(ps_pid scheduler)" "$(ps_pid server0)"
+	tail -n +101 "$HEART" >&"$PS_FEED"
+	exec {PS_FEED}>&-
+	PS_FEED=
+	wait_exit "$(ps_pid trainer)" || fail "the worker did not finish"
+	[ "$status" -eq 0 ] || fail "the worker: exit $status"
+	grep -Eq '^train examples=270 .* skipped=0$' "$PS_TMP/trainer.out" ||
+	    fail "$(cat "$PS_TMP/trainer.out")"
+	grep -q '^test examples=270 ' "$PS_TMP/trainer.out" || fail "$(cat "$PS_TMP/trainer.out")"
+	for name in scheduler server0; do
+		wait_exit "$(ps_pid "$name")" || fail "$name still running"
+		[ "$status" -eq 0 ] || fail "$name: exit $status"
+	done
+	ps_log_has "$PS_TMP/scheduler.log" 'job over: every worker succeeded' ||
+	    fail "the job did not end well"
+}
+
+@test "SIGHUP to an idle scheduler and server: they go on serving; a worker then trains" {
+	start_cluster 1 1
+	kill -HUP "$(ps_pid scheduler)" "$(ps_pid server0)"
+	local name
+	for name in scheduler server0; do
+		wait_until 5 ps_log_has "$PS_TMP/$name.log" 'SIGHUP: ignored' ||
+		    fail "$name: no log line"
+		alive "$(ps_pid "$name")" || fail "$name ended"
+	done
+	ps_status >/dev/null || fail "the scheduler does not answer"
+	worker --test "$HEART" <"$HEART" >"$PS_TMP/w.out" 2>"$PS_TMP/w.log" ||
+	    fail "the worker failed: $(cat "$PS_TMP/w.log")"
+	grep -q '^test examples=270 ' "$PS_TMP/w.out" || fail "$(cat "$PS_TMP/w.out")"
+}
+
+@test "SIGTERM to a lone server, its scheduler still running: exit 0 and a log line" {
+	start_cluster 1 1
+	kill -TERM "$(ps_pid server0)"
+	wait_exit "$(ps_pid server0)" 5 || fail "the server did not exit within 5 s"
+	[ "$status" -eq 0 ] || fail "the server: exit $status"
+	ps_log_has "$PS_TMP/server0.log" 'Terminated: exiting' || fail "no log line"
+	# the scheduler is told (the server's connection closed), and goes on
+	wait_until 5 ps_log_has "$PS_TMP/scheduler.log" 'server.* disconnected' ||
+	    fail "the scheduler did not notice"
+	alive "$(ps_pid scheduler)" || fail "the scheduler ended"
+	run ps_status
+	[ "$status" -eq 0 ] || [ "$status" -eq 1 ] || fail "ps-ctl status: exit $status"
+	jq -e '[.nodes[] | select(.role == "server")] | length == 1' <<<"$output" >/dev/null ||
+	    fail "status: $output"
+}
+
+@test "SIGTERM to a server of a job under way: exit 0 and a log line; the worker fails, no hang" {
+	start_cluster 1 1
+	feed_worker trainer
+	kill -TERM "$(ps_pid server0)"
+	wait_exit "$(ps_pid server0)" 5 || fail "the server did not exit within 5 s"
+	[ "$status" -eq 0 ] || fail "the server: exit $status"
+	ps_log_has "$PS_TMP/server0.log" 'Terminated: exiting' || fail "no log line"
+	# the worker's next batch finds no server: an error, not a wait
+	tail -n +101 "$HEART" >&"$PS_FEED"
+	exec {PS_FEED}>&-
+	PS_FEED=
+	wait_exit "$(ps_pid trainer)" || fail "the worker hangs"
+	[ "$status" -eq 1 ] || fail "the worker: exit $status"
+}
+
+@test "SIGTERM to a worker reading a slow stdin: exit 0 within 5 s and a log line; the job goes on" {
+	start_cluster 1 2
+	feed_worker quitter
+	# worker 0 trains, waiting for more input
+	kill -TERM "$(ps_pid quitter)"
+	wait_exit "$(ps_pid quitter)" 5 || fail "the worker did not exit within 5 s"
+	[ "$status" -eq 0 ] || fail "the worker: exit $status (143: killed by the signal)"
+	ps_log_has "$PS_TMP/quitter.log" '(Terminated|SIGTERM)' ||
+	    fail "no log line: $(cat "$PS_TMP/quitter.log")"
+	! ps_log_has "$PS_TMP/quitter.log" 'error' || fail "$(cat "$PS_TMP/quitter.log")"
+	# the job goes on: worker 1 trains and tests to the end, and the job ends
+	worker --test "$HEART" <"$HEART" >"$PS_TMP/w.out" 2>"$PS_TMP/w.log" ||
+	    fail "the other worker failed: $(cat "$PS_TMP/w.log")"
+	grep -q '^test examples=270 ' "$PS_TMP/w.out" || fail "$(cat "$PS_TMP/w.out")"
+	local name
+	for name in scheduler server0; do
+		wait_exit "$(ps_pid "$name")" || fail "$name still running"
+		[ "$status" -eq 0 ] || fail "$name: exit $status"
+	done
+}
+
+@test "SIGTERM to a worker waiting at the barrier for the others: exit 0 within 5 s; the job goes on" {
+	start_scheduler 1 2 -v
+	start_server
+	feed_worker slow
+	# worker 1 reads all its input, then waits for worker 0 at the barrier
+	start_worker early "$HEART" --test "$HEART"
+	wait_until "$PS_START_TIMEOUT" ps_log_has "$PS_TMP/scheduler.log" \
+	    "worker 1 .* at barrier 'trained'" || fail "worker 1 not at the barrier"
+	kill -TERM "$(ps_pid early)"
+	wait_exit "$(ps_pid early)" 5 || fail "the worker did not exit within 5 s"
+	[ "$status" -eq 0 ] || fail "the worker: exit $status"
+	ps_log_has "$PS_TMP/early.log" '(Terminated|SIGTERM)' ||
+	    fail "no log line: $(cat "$PS_TMP/early.log")"
+	# worker 0 ends its training, passes the barrier alone, and the job ends
+	tail -n +101 "$HEART" >&"$PS_FEED"
+	exec {PS_FEED}>&-
+	PS_FEED=
+	wait_exit "$(ps_pid slow)" || fail "worker 0 did not finish"
+	[ "$status" -eq 0 ] || fail "worker 0: exit $status"
+	local name
+	for name in scheduler server0; do
+		wait_exit "$(ps_pid "$name")" || fail "$name still running"
+		[ "$status" -eq 0 ] || fail "$name: exit $status"
+	done
+}
+
+@test "SIGTERM to the scheduler while a worker trains: scheduler and server exit 0; the worker fails" {
+	start_cluster 1 1
+	feed_worker trainer
+	kill -TERM "$(ps_pid scheduler)"
+	local name
+	for name in scheduler server0; do
+		wait_exit "$(ps_pid "$name")" 5 || fail "$name did not exit within 5 s"
+		[ "$status" -eq 0 ] || fail "$name: exit $status"
+	done
+	ps_log_has "$PS_TMP/scheduler.log" 'Terminated: ending the job' || fail "no log line"
+	ps_log_has "$PS_TMP/server0.log" 'exiting' || fail "the server does not say it ends"
+	# the worker, once its input goes on, finds the job gone: an error, not a wait
+	tail -n +101 "$HEART" >&"$PS_FEED"
+	exec {PS_FEED}>&-
+	PS_FEED=
+	wait_exit "$(ps_pid trainer)" 10 || fail "the worker hangs with the job gone"
+	[ "$status" -eq 1 ] || fail "the worker: exit $status for a job that did not finish"
+}
+
+# --- pipes that close early --------------------------------------------------------
+
+@test "ps-local -v --json --save: stdout is the JSON alone, through | jq ." {
+	local json
+	json=$(PS_BUILD=$PS_BUILD TMPDIR=$PS_TMP timeout 60 "$PS_ROOT/scripts/ps-local" -v \
+	    -s 2 -w 2 --json --save "$PS_TMP/ckpt" --test "$HEART" "$HEART" \
+	    2>"$PS_TMP/local.log" | jq -c .) || fail "ps-local | jq: ${PIPESTATUS[*]}"
+	[ "$(wc -l <<<"$json")" -eq 1 ] || fail "not one object: $json"
+	jq -e --arg dir "$PS_TMP/ckpt/" '.train_examples == 270 and .examples == 270 and
+	    (.checkpoint | startswith($dir))' <<<"$json" >/dev/null || fail "bad JSON: $json"
+	# the logs (-v) and the checkpoint line went to stderr
+	grep -q ' ps-scheduler\[[0-9]*\]: ' "$PS_TMP/local.log" || fail "no logs on stderr"
+	grep -q '^checkpoint ' "$PS_TMP/local.log" || fail "no checkpoint line on stderr"
+}
+
+# closed_pipe: PS_CLOSED, the write end of a pipe (a FIFO) whose reader has gone, as
+# once `| head -1` has exited: every write to it fails (EPIPE, or SIGPIPE).
+closed_pipe() {
+	local fifo=$PS_TMP/closed r
+	mkfifo "$fifo"
+	exec {r}<>"$fifo"		# a reader, so that opening for writing does not block
+	exec {PS_CLOSED}>"$fifo"
+	exec {r}<&-			# and the reader is gone
+}
+
+@test "ps-ctl status, status --json and get into a closed pipe (| head -1): quiet, exit 0" {
+	start_cluster 1 1
+	closed_pipe
+	local cmd
+	for cmd in "status" "status --json" "get $(seq -s ' ' 1 5000)"; do
+		# shellcheck disable=SC2086
+		status=0
+		ps_ctl $cmd 1>&"$PS_CLOSED" 2>"$PS_TMP/ctl.log" || status=$?
+		[ "$status" -eq 0 ] || fail "${cmd:0:20}: exit $status: $(cat "$PS_TMP/ctl.log")"
+		[ ! -s "$PS_TMP/ctl.log" ] || fail "${cmd:0:20}: $(cat "$PS_TMP/ctl.log")"
+	done
+	# and as typed
+	ps_ctl status 2>"$PS_TMP/ctl.log" | head -n 1 >"$PS_TMP/one"
+	[ "${PIPESTATUS[0]}" -eq 0 ] || fail "exit ${PIPESTATUS[0]}: $(cat "$PS_TMP/ctl.log")"
+	grep -q '^epoch [0-9]*: 1 server' "$PS_TMP/one" || fail "first line: $(cat "$PS_TMP/one")"
+	[ ! -s "$PS_TMP/ctl.log" ] || fail "$(cat "$PS_TMP/ctl.log")"
+}
+
+@test "ps-ckpt list and export into a closed pipe (| head -1): quiet, exit 0" {
+	# a job that lasts (its worker never comes) with 10000 keys, and a checkpoint of it
+	local sum=(-o optimizer.name=sum) ck=(--dir "$PS_TMP/ckpt") name cmd
+	start_scheduler 1 1 "${sum[@]}"
+	start_server "${sum[@]}"
+	timeout 20 "$PS_BUILD/ps-bench" -c "$PS_CONF" "${sum[@]}" -q -k 1e4 -r 1 \
+	    >/dev/null 2>"$PS_TMP/bench.log" || fail "ps-bench: $(cat "$PS_TMP/bench.log")"
+	name=$(timeout 20 "$PS_BUILD/ps-ckpt" -c "$PS_CONF" "${ck[@]}" save) || fail "save failed"
+	name=${name##*/}
+	closed_pipe
+	for cmd in "list" "list --json" "export $name"; do
+		# shellcheck disable=SC2086
+		status=0
+		timeout 20 "$PS_BUILD/ps-ckpt" -c "$PS_CONF" "${ck[@]}" $cmd 1>&"$PS_CLOSED" \
+		    2>"$PS_TMP/ckpt.log" || status=$?
+		[ "$status" -ne 141 ] || fail "$cmd: killed by SIGPIPE (exit 141)"
+		[ "$status" -eq 0 ] || fail "$cmd: exit $status: $(cat "$PS_TMP/ckpt.log")"
+		[ ! -s "$PS_TMP/ckpt.log" ] || fail "$cmd: $(cat "$PS_TMP/ckpt.log")"
+	done
+	# and as typed: 10000 lines, far more than a pipe holds
+	timeout 20 "$PS_BUILD/ps-ckpt" -c "$PS_CONF" "${ck[@]}" export "$name" \
+	    2>"$PS_TMP/ckpt.log" | head -n 1 >"$PS_TMP/one"
+	[ "${PIPESTATUS[0]}" -eq 0 ] || fail "export | head: exit ${PIPESTATUS[0]}"
+	grep -Eq $'^[0-9]+\t' "$PS_TMP/one" || fail "first line: $(cat "$PS_TMP/one")"
+	[ ! -s "$PS_TMP/ckpt.log" ] || fail "$(cat "$PS_TMP/ckpt.log")"
+}
+
+# --- output that cannot be written -------------------------------------------------
+
+@test "ps-ctl and ps-ckpt into a full disk (/dev/full): one line on stderr, exit 1" {
+	local sum=(-o optimizer.name=sum) ck=(--dir "$PS_TMP/ckpt") name cmd err full
+	start_scheduler 1 1 "${sum[@]}"
+	start_server "${sum[@]}"
+	timeout 20 "$PS_BUILD/ps-bench" -c "$PS_CONF" "${sum[@]}" -q -k 1e4 -r 1 \
+	    >/dev/null 2>"$PS_TMP/bench.log" || fail "ps-bench: $(cat "$PS_TMP/bench.log")"
+	name=$(timeout 20 "$PS_BUILD/ps-ckpt" -c "$PS_CONF" "${ck[@]}" save) || fail "save failed"
+	name=${name##*/}
+	ps_ctl status >/dev/null || fail "status: exit $? with a good stdout"
+	# ps-ctl: "ps-ctl: stdout: ...", as its other errors
+	for cmd in "status" "status --json" "get $(seq -s ' ' 1 5000)"; do
+		# shellcheck disable=SC2086
+		status=0
+		ps_ctl $cmd >/dev/full 2>"$PS_TMP/ctl.log" || status=$?
+		err=$(cat "$PS_TMP/ctl.log")
+		[ "$status" -eq 1 ] || fail "${cmd:0:20}: exit $status: $err"
+		[ "$(wc -l <<<"$err")" -eq 1 ] &&
+		    [ "$err" = "ps-ctl: stdout: No space left on device" ] ||
+		    fail "${cmd:0:20}: stderr '$err'"
+	done
+	# ps-ckpt: its log_error line, naming the command
+	for cmd in "list" "list --json" "export $name"; do
+		# shellcheck disable=SC2086
+		status=0
+		timeout 20 "$PS_BUILD/ps-ckpt" -c "$PS_CONF" "${ck[@]}" $cmd >/dev/full \
+		    2>"$PS_TMP/ckpt.log" || status=$?
+		err=$(cat "$PS_TMP/ckpt.log")
+		[ "$status" -eq 1 ] || fail "$cmd: exit $status: $err"
+		full="${cmd%% *}: standard output: No space left on device"
+		[ "$(wc -l <<<"$err")" -eq 1 ] && [[ "$err" == *"ps-ckpt["*"]: error: $full" ]] ||
+		    fail "$cmd: stderr '$err'"
+	done
+	# save: the checkpoint is whole and stays, but its path could not be told
+	status=0
+	timeout 20 "$PS_BUILD/ps-ckpt" -c "$PS_CONF" "${ck[@]}" save >/dev/full \
+	    2>"$PS_TMP/ckpt.log" || status=$?
+	err=$(cat "$PS_TMP/ckpt.log")
+	[ "$status" -eq 1 ] || fail "save: exit $status: $err"
+	[[ "$err" == *" saved, but standard output: No space left on device" ]] ||
+	    fail "save: stderr '$err'"
+	timeout 20 "$PS_BUILD/ps-ckpt" -c "$PS_CONF" "${ck[@]}" list --json >"$PS_TMP/list" ||
+	    fail "list: exit $?"
+	jq -e 'length == 2 and all(.[]; .complete)' "$PS_TMP/list" >/dev/null ||
+	    fail "not two complete checkpoints: $(cat "$PS_TMP/list")"
+}

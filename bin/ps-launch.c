@@ -4,10 +4,12 @@
  * One ssh session per node (lib/launch.c has what runs on the far side). The
  * scheduler first, until it prints "ready"; then the servers and the workers.
  * Their output comes back line by line, prefixed with the node's name (stdout to
- * stdout, stderr to stderr). Every ssh reads its stdin from one pipe whose write end
- * only this process holds: closing it (to stop the job), or dying, ends every session
- * and what it started. The job ends when every node has ended; it succeeded when
- * every worker exited 0 and nothing failed.
+ * stdout, stderr to stderr). Each ssh reads its stdin from a pipe, its lifeline, whose
+ * write end only this process holds: closing it (to stop the job), or dying, ends the
+ * session and what it started. A stop closes the workers' and the scheduler's first,
+ * so the scheduler ends the job and tells its servers, and the servers' once the
+ * scheduler is done (or 5 s later). The job ends when every node has ended; it
+ * succeeded when every worker exited 0 and nothing failed.
  */
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -34,6 +36,7 @@
 #include "ps/xmalloc.h"
 
 #define READY_TIMEOUT	30.0	/* seconds for the scheduler to print "ready" */
+#define SERVERS_GRACE	5.0	/* seconds for the scheduler to stop its servers */
 #define STOP_GRACE	10.0	/* seconds for sessions to end after the lifeline closes */
 #define KILL_GRACE	5.0	/* then after SIGTERM to ssh, before SIGKILL */
 
@@ -61,6 +64,7 @@ struct launch_node {
 	char			**argv;
 	pid_t			 pid;		/* 0: not started, or reaped */
 	int			 started, exited, status, done;
+	int			 life;		/* write end of its lifeline; -1: closed */
 	struct stream		 out, err;
 };
 
@@ -68,16 +72,17 @@ struct launch {
 	struct ps_proc		 proc;
 	struct launch_node	*nodes;
 	int			 nnodes;
-	int			 lifeline[2];	/* [0]: every ssh's stdin; [1]: ours */
 	struct event		*timer;		/* ready, then stop, then kill */
 	int			 phase;		/* what the timer is for */
 	int			 ready, stopping, failed, exit_code, linger;
+	int			 hup_ignored;	/* as under nohup: keep it so */
 	int			 workers_ok, nworkers;
 };
 
-enum { PHASE_READY, PHASE_STOP, PHASE_KILL, PHASE_DONE };
+enum { PHASE_READY, PHASE_SERVERS, PHASE_STOP, PHASE_KILL, PHASE_DONE };
 
 static void	launch_stop(struct launch *, const char *why);
+static void	launch_stop_servers(struct launch *);
 
 static void
 stream_line(struct stream *s, const char *line, size_t len)
@@ -146,10 +151,12 @@ stream_open(struct launch *l, struct stream *s, struct launch_node *node, int fd
 static void
 launch_spawn(struct launch *l, struct launch_node *node)
 {
-	int	out[2], err[2];
+	int	out[2], err[2], life[2];
 	pid_t	pid;
 
-	if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0)
+	/* Close-on-exec: no other ssh holds a copy of these ends. */
+	if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0 ||
+	    pipe2(life, O_CLOEXEC) != 0)
 		fatal("pipe");
 	log_info("%s: starting on %s", node->name, node->host->host);
 	if ((pid = fork()) == -1)
@@ -158,7 +165,7 @@ launch_spawn(struct launch *l, struct launch_node *node)
 		/* Its own session: a Ctrl-C on our terminal reaches us alone, and we
 		 * stop the job in order. dup2 clears close-on-exec on the copies. */
 		setsid();
-		if (dup2(l->lifeline[0], 0) == -1 || dup2(out[1], 1) == -1 ||
+		if (dup2(life[0], 0) == -1 || dup2(out[1], 1) == -1 ||
 		    dup2(err[1], 2) == -1)
 			_exit(127);
 		execvp(node->argv[0], node->argv);
@@ -167,6 +174,8 @@ launch_spawn(struct launch *l, struct launch_node *node)
 	}
 	close(out[1]);
 	close(err[1]);
+	close(life[0]);
+	node->life = life[1];
 	node->pid = pid;
 	node->started = 1;
 	stream_open(l, &node->out, node, out[0], stdout);
@@ -212,6 +221,9 @@ launch_node_check(struct launch *l, struct launch_node *node)
 	else
 		log_error("%s: exited %d%s", node->name, code, code == 255 ?
 		    " (ssh failed: its message is above)" : "");
+	/* Stopping: the scheduler is done, so its servers' turn has come. */
+	if (node->role == LAUNCH_SCHEDULER && l->stopping && l->phase == PHASE_SERVERS)
+		launch_stop_servers(l);
 	if (node->role == LAUNCH_WORKER && code == 0) {
 		if (++l->workers_ok == l->nworkers && l->linger)
 			log_info("every worker is done; the job lingers (cluster.linger) "
@@ -258,20 +270,49 @@ launch_signal_all(struct launch *l, int sig)
 			kill(l->nodes[i].pid, sig);
 }
 
-/* Close the lifeline: every session stops its program. Then wait STOP_GRACE. */
+static void
+launch_close_life(struct launch_node *node)
+{
+	if (node->life != -1) {
+		close(node->life);
+		node->life = -1;
+	}
+}
+
+/* The servers' lifelines, then STOP_GRACE for every session to end. */
+static void
+launch_stop_servers(struct launch *l)
+{
+	int i;
+
+	for (i = 0; i < l->nnodes; i++)
+		launch_close_life(&l->nodes[i]);
+	l->phase = PHASE_STOP;
+	proc_timer_start(l->timer, STOP_GRACE);
+}
+
+/*
+ * Stop the job: close the lifelines of the workers and the scheduler (which ends
+ * the job and tells its servers), then the servers' when the scheduler is done.
+ */
 static void
 launch_stop(struct launch *l, const char *why)
 {
+	int i;
+
 	if (l->stopping)
 		return;
 	l->stopping = 1;
 	log_info("%s: stopping every process on every host", why);
-	if (l->lifeline[1] != -1) {
-		close(l->lifeline[1]);
-		l->lifeline[1] = -1;
+	for (i = 0; i < l->nnodes; i++)
+		if (l->nodes[i].role != LAUNCH_SERVER)
+			launch_close_life(&l->nodes[i]);
+	if (l->nodes[0].done || !l->nodes[0].started)
+		launch_stop_servers(l);
+	else {
+		l->phase = PHASE_SERVERS;
+		proc_timer_start(l->timer, SERVERS_GRACE);
 	}
-	l->phase = PHASE_STOP;
-	proc_timer_start(l->timer, STOP_GRACE);
 	if (launch_all_done(l))
 		proc_exit(&l->proc);
 }
@@ -289,6 +330,9 @@ launch_timer(evutil_socket_t fd, short what, void *arg)
 		    l->nodes[0].host->host, READY_TIMEOUT);
 		l->failed = 1;
 		launch_stop(l, "no scheduler");
+		break;
+	case PHASE_SERVERS:
+		launch_stop_servers(l);
 		break;
 	case PHASE_STOP:
 		log_warnx("sessions still running %.0f s after the stop: ending ssh",
@@ -314,13 +358,15 @@ launch_on_signal(int sig, void *arg)
 		launch_reap(l);
 		return;
 	}
+	if (sig == SIGHUP && l->hup_ignored)
+		return;
 	if (l->stopping) {
 		/* A second signal: no more waiting for the far side. */
 		launch_signal_all(l, SIGTERM);
 		return;
 	}
 	l->exit_code = 128 + sig;
-	snprintf(why, sizeof why, "%s", strsignal(sig));
+	snprintf(why, sizeof why, "%s", proc_signame(sig));
 	launch_stop(l, why);
 }
 
@@ -389,7 +435,7 @@ launch_nodes(struct launch *l, struct ps_hosts *hosts, const char *yaml, int ver
 	l->nodes = xcalloc(l->nnodes, sizeof *l->nodes);
 	for (i = 0; i < l->nnodes; i++) {
 		node = &l->nodes[i];
-		node->out.fd = node->err.fd = -1;
+		node->out.fd = node->err.fd = node->life = -1;
 		if (i == 0) {
 			node->role = LAUNCH_SCHEDULER;
 			node->host = &hosts->scheduler;
@@ -486,9 +532,8 @@ main(int argc, char **argv)
 	}
 
 	the_launch = &l;
+	l.hup_ignored = signal(SIGHUP, SIG_IGN) == SIG_IGN;
 	proc_init(&l.proc, launch_on_signal, &l);
-	if (pipe2(l.lifeline, O_CLOEXEC) != 0)
-		fatal("pipe");
 	l.timer = proc_timer(&l.proc, READY_TIMEOUT, 0, launch_timer, &l);
 	l.phase = PHASE_READY;
 	proc_timer_start(l.timer, READY_TIMEOUT);
@@ -508,9 +553,8 @@ main(int argc, char **argv)
 		    hosts.nworkers);
 	event_free(l.timer);
 	proc_free(&l.proc);
-	close(l.lifeline[0]);
-	if (l.lifeline[1] != -1)
-		close(l.lifeline[1]);
+	for (i = 0; i < l.nnodes; i++)
+		launch_close_life(&l.nodes[i]);
 out:
 	for (i = 0; i < l.nnodes; i++)
 		launch_argv_free(l.nodes[i].argv);

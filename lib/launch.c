@@ -92,25 +92,34 @@ launch_script(const struct ps_host *h, enum launch_role role, int rank,
 	switch (role) {
 	case LAUNCH_SCHEDULER:
 		prog = launch_program(h, "ps-scheduler");
-		xasprintf(&run, "%s -c \"$d/job.yaml\"%s &\n", prog, flag);
+		xasprintf(&run, "%s -c \"$d/job.yaml\"%s &\np=$!\n", prog, flag);
 		break;
 	case LAUNCH_SERVER:
 		prog = launch_program(h, "ps-server");
 		xasprintf(&s, "server.host=%s", h->address);
 		opt = launch_quote(s);
 		free(s);
-		xasprintf(&run, "%s -c \"$d/job.yaml\" -o %s%s &\n", prog, opt, flag);
+		xasprintf(&run, "%s -c \"$d/job.yaml\" -o %s%s &\np=$!\n", prog, opt,
+		    flag);
 		free(opt);
 		break;
 	case LAUNCH_WORKER:
 	default:
 		prog = launch_program(h, "ps-worker");
 		data = launch_data(h->data, rank);
-		/* The data command's status is kept: a worker fed by a failed command
-		 * would otherwise train on nothing and succeed. */
+		/*
+		 * Through a FIFO, so the data side knows the worker: a worker fed by a
+		 * failed command would otherwise train on what came and succeed. The
+		 * FIFO stays open until the status is known, so the worker is killed
+		 * before it can see the end of its input.
+		 */
 		xasprintf(&run,
-		    "{ (\n%s\n) ; echo $? >\"$d/data.rc\"; } | %s -c \"$d/job.yaml\"%s &\n",
-		    data, prog, flag);
+		    "mkfifo \"$d/data\" || exit 1\n"
+		    "%s -c \"$d/job.yaml\"%s <\"$d/data\" &\n"
+		    "p=$!\n"
+		    "{ (\n%s\n); r=$?; echo $r >\"$d/data.rc\"; "
+		    "[ $r -eq 0 ] || kill -KILL $p; } >\"$d/data\" &\n",
+		    prog, flag, data);
 		free(data);
 		break;
 	}
@@ -125,7 +134,6 @@ launch_script(const struct ps_host *h, enum launch_role role, int rank,
 	    LAUNCH_EOF "\n"
 	    "exec 3<&0 </dev/null\n"
 	    "%s"
-	    "p=$!\n"
 	    /* The watcher: started after the program, so it knows whom to stop. */
 	    "{\n"
 	    "\ttrap '' TERM INT HUP\n"
@@ -151,13 +159,11 @@ launch_script(const struct ps_host *h, enum launch_role role, int rank,
 	    "[ $rc -eq 0 ] || kill -TERM 0 2>/dev/null\n"
 	    "exit $rc\n",
 	    yaml, run, role != LAUNCH_WORKER ? "" :
-	    "if [ $rc -eq 0 ] && [ ! -e \"$d/stopped\" ]; then\n"
-	    "\tn=0\n"	/* the data command closed its output: it ends now */
-	    "\twhile [ ! -s \"$d/data.rc\" ] && [ $n -lt 10 ]; do sleep 1; n=$((n + 1)); done\n"
-	    "\tif [ \"$(cat \"$d/data.rc\" 2>/dev/null)\" != 0 ]; then\n"
-	    "\t\techo \"ps-launch: the data command failed (exit $(cat \"$d/data.rc\"))\" >&2\n"
-	    "\t\trc=1\n"
-	    "\tfi\n"
+	    /* data.rc is written before the worker can read to the end. */
+	    "if [ ! -e \"$d/stopped\" ] && [ -s \"$d/data.rc\" ] &&\n"
+	    "    [ \"$(cat \"$d/data.rc\")\" != 0 ]; then\n"
+	    "\techo \"ps-launch: the data command failed (exit $(cat \"$d/data.rc\"))\" >&2\n"
+	    "\trc=1\n"
 	    "fi\n");
 	free(run);
 	return s;

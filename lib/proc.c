@@ -1,4 +1,5 @@
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "ps/log.h"
@@ -80,4 +81,14 @@ void
 proc_exit(struct ps_proc *proc)
 {
 	event_base_loopexit(proc->base, NULL);
+}
+
+const char *
+proc_signame(int sig)
+{
+	static char	 buf[16];
+	const char	*abbrev = sigabbrev_np(sig);
+
+	snprintf(buf, sizeof buf, "SIG%s", abbrev != NULL ? abbrev : "?");
+	return buf;
 }

@@ -772,11 +772,11 @@ sched_signal(int sig, void *arg)
 	 * told, so none is left serving that nobody can reach; a second one exits now.
 	 * Workers still training lose the scheduler and fail. */
 	if (s->ending) {
-		log_info("%s: exiting now", strsignal(sig));
+		log_info("%s: exiting now", proc_signame(sig));
 		proc_exit(&s->proc);
 		return;
 	}
-	log_info("%s: ending the job", strsignal(sig));
+	log_info("%s: ending the job", proc_signame(sig));
 	s->stopping = 1;
 	sched_check_end(s);
 }

@@ -945,7 +945,7 @@ server_signal(int sig, void *arg)
 		return;
 	}
 	s->exiting = 1;
-	log_info("%s: exiting", strsignal(sig));
+	log_info("%s: exiting", proc_signame(sig));
 	proc_exit(&s->proc);
 }
 

@@ -233,5 +233,5 @@ figure() {
 		wait_exit "$(ps_pid "$name")" || fail "$name still running"
 		[ "$status" -eq 0 ] || fail "$name: exit $status"
 	done
-	ps_log_has "$PS_TMP/scheduler.log" "Terminated: ending the job" || fail "no log line"
+	ps_log_has "$PS_TMP/scheduler.log" "SIGTERM: ending the job" || fail "no log line"
 }

@@ -209,7 +209,7 @@ feed_worker() {
 	kill -TERM "$(ps_pid server0)"
 	wait_exit "$(ps_pid server0)" 5 || fail "the server did not exit within 5 s"
 	[ "$status" -eq 0 ] || fail "the server: exit $status"
-	ps_log_has "$PS_TMP/server0.log" 'Terminated: exiting' || fail "no log line"
+	ps_log_has "$PS_TMP/server0.log" 'SIGTERM: exiting' || fail "no log line"
 	# the scheduler is told (the server's connection closed), and goes on
 	wait_until 5 ps_log_has "$PS_TMP/scheduler.log" 'server.* disconnected' ||
 	    fail "the scheduler did not notice"
@@ -226,7 +226,7 @@ feed_worker() {
 	kill -TERM "$(ps_pid server0)"
 	wait_exit "$(ps_pid server0)" 5 || fail "the server did not exit within 5 s"
 	[ "$status" -eq 0 ] || fail "the server: exit $status"
-	ps_log_has "$PS_TMP/server0.log" 'Terminated: exiting' || fail "no log line"
+	ps_log_has "$PS_TMP/server0.log" 'SIGTERM: exiting' || fail "no log line"
 	# the worker's next batch finds no server: an error, not a wait
 	tail -n +101 "$HEART" >&"$PS_FEED"
 	exec {PS_FEED}>&-
@@ -291,7 +291,7 @@ feed_worker() {
 		wait_exit "$(ps_pid "$name")" 5 || fail "$name did not exit within 5 s"
 		[ "$status" -eq 0 ] || fail "$name: exit $status"
 	done
-	ps_log_has "$PS_TMP/scheduler.log" 'Terminated: ending the job' || fail "no log line"
+	ps_log_has "$PS_TMP/scheduler.log" 'SIGTERM: ending the job' || fail "no log line"
 	ps_log_has "$PS_TMP/server0.log" 'exiting' || fail "the server does not say it ends"
 	# the worker, once its input goes on, finds the job gone: an error, not a wait
 	tail -n +101 "$HEART" >&"$PS_FEED"

@@ -428,7 +428,7 @@ flip() {
 	local sid
 	ps_heart
 	start_scheduler 1 1 "${LINGER[@]}" -o net.heartbeat_interval=0.2
-	start_server
+	start_server -o net.heartbeat_interval=0.2	# the scheduler's: not "suspect"
 	sid=$(ps_status | jq '.nodes[] | select(.role == "server") | .id')
 	# a first worker, held open: while it trains the job has its 1 worker
 	mkfifo "$PS_TMP/feed"

@@ -22,6 +22,8 @@ struct event	*proc_timer(struct ps_proc *, double secs, int persist,
 		    event_callback_fn cb, void *arg);
 /* (Re)start a one-shot timer made with proc_timer(..., 0, ...) for secs. */
 void		 proc_timer_start(struct event *, double secs);
+/* "SIGTERM": the name operators know a signal by, for log lines. */
+const char	*proc_signame(int sig);
 /* Run until proc_exit. */
 void		 proc_loop(struct ps_proc *);
 void		 proc_exit(struct ps_proc *);

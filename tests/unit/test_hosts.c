@@ -156,7 +156,7 @@ test_commands(void)
 		return;
 	s = launch_script(&h.workers[1], LAUNCH_WORKER, 1, "a: 1\n", 1);
 	CHECK_CONTAINS(s, "cat /data/day-1.svm");		/* {rank} replaced */
-	CHECK_CONTAINS(s, "| /usr/local/bin/ps-worker -c \"$d/job.yaml\" -v &");
+	CHECK_CONTAINS(s, "/usr/local/bin/ps-worker -c \"$d/job.yaml\" -v <\"$d/data\" &");
 	CHECK_CONTAINS(s, "<<'PS_LAUNCH_JOB_YAML'\na: 1\nPS_LAUNCH_JOB_YAML\n");
 	CHECK_CONTAINS(s, "data.rc");
 	free(s);

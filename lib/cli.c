@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ps/auth.h"
 #include "ps/cli.h"
 #include "ps/log.h"
 #include "ps/proto.h"
@@ -64,6 +65,12 @@ cli_load(struct ps_cli *cli, struct ps_conf *conf)
 	if (conf_check(conf, &cause) != 0) {
 		log_error("%s%s%s", cli->conf_path ? cli->conf_path : "",
 		    cli->conf_path ? ": " : "", cause);
+		exit(PS_EXIT_USAGE);
+	}
+	/* The secret is read once, at start: a bad file is a configuration error. */
+	if (conf->secret_file != NULL && conf->secret_file[0] != '\0' &&
+	    auth_load(conf->secret_file, &cause) != 0) {
+		log_error("%s", cause);
 		exit(PS_EXIT_USAGE);
 	}
 	if (cli->check_only) {

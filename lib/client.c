@@ -172,11 +172,15 @@ client_server(struct ps_client *c, uint32_t i, char **cause)
 {
 	const struct ps_node *s = &c->map.servers[i];
 
-	if (c->servers[i].fd == -1 && conn_open(&c->servers[i], s->host, s->port,
-	    c->role, c->id, c->progname, c->conf->max_frame, SERVER_RETRIES,
-	    cause) != 0) {
-		c->servers[i].fd = -1;
-		return NULL;
+	if (c->servers[i].fd == -1) {
+		if (conn_open(&c->servers[i], s->host, s->port, c->role, c->id,
+		    c->progname, c->conf->max_frame, SERVER_RETRIES, cause) != 0) {
+			c->servers[i].fd = -1;
+			return NULL;
+		}
+		/* A server that stops answering (frozen, cut off) must not hold
+		 * the client for ever. */
+		conn_set_timeout(&c->servers[i], c->conf->request_timeout);
 	}
 	return &c->servers[i];
 }
@@ -256,6 +260,8 @@ client_close(struct ps_client *c)
 	pthread_cond_destroy(&c->beat_cond);
 	client_disconnect_servers(c);
 	conn_close(&c->sched);
+	free(c->lost_cause);
+	c->lost_cause = NULL;
 	map_free(&c->map);
 	wbuf_free(&c->w);
 	free(c->order);
@@ -555,7 +561,8 @@ client_lost(struct ps_client *c, uint32_t s, size_t chunk, size_t *nretry, char 
 	}
 	log_debug("%s; asking the scheduler where its slots are", *cause);
 	c->lost = c->map.servers[s].id;
-	free(*cause);
+	free(c->lost_cause);
+	c->lost_cause = *cause;
 	*cause = NULL;
 	conn_close(&c->servers[s]);
 	c->servers[s].fd = -1;
@@ -652,8 +659,17 @@ client_rpc(struct ps_client *c, int push, const uint64_t *keys, size_t n, float 
 		log_debug("%zu keys moved", nretry);
 		if (attempt > 0)
 			usleep(attempt > 2 ? 20 * 1000 : 1000);
-		if ((c->stale || attempt >= 3) && client_refresh_map(c, cause) != 0)
+		if ((c->stale || attempt >= 3) && client_refresh_map(c, cause) != 0) {
+			/* The server that failed is the news, not only the map. */
+			if (c->lost_cause != NULL) {
+				char *why = *cause;
+
+				xasprintf(cause, "server node %u at %s; then, asking the "
+				    "scheduler: %s", c->lost, c->lost_cause, why);
+				free(why);
+			}
 			return -1;
+		}
 		c->stale = 0;
 		client_sort_retry(c, nretry);
 		memcpy(c->todo, c->retry, nretry * sizeof *c->todo);

@@ -50,6 +50,7 @@ static const char *conf_type_names[] = {
 
 #define CONF_GT		0x1	/* the value must be > min, not >= min */
 #define CONF_NOMAX	0x2	/* no upper bound other than the type's */
+#define CONF_EMPTY	0x4	/* a string that may be empty (or null): "none" */
 
 struct conf_option {
 	const char	*name;
@@ -122,6 +123,11 @@ static const struct conf_option conf_table[] = {
 	  "seconds of silence before a peer is dead (> heartbeat_interval)" },
 	{ "net.connect_retries", CONF_INT, OFF(connect_retries), 0, 1000, 0,
 	  "10", "retries of a connection to the scheduler, 0.1 s apart, doubling up to 5 s" },
+	{ "net.request_timeout", CONF_DOUBLE, OFF(request_timeout), 0,
+	  DBL_MAX, CONF_GT|CONF_NOMAX, "60",
+	  "seconds a client waits for a server's reply before it gives up on it" },
+	{ "net.secret_file", CONF_STRING, OFF(secret_file), 0, 0, CONF_EMPTY,
+	  "", "file of the shared secret every connection proves (HMAC); empty: none" },
 
 	{ "ckpt.dir", CONF_STRING, OFF(ckpt_dir), 0, 0, 0,
 	  "ckpt", "ps-ckpt: folder of the checkpoints (relative: to its working directory)" },
@@ -355,7 +361,7 @@ conf_parse_value(const struct conf_option *o, const char *s,
 	}
 	switch (o->type) {
 	case CONF_STRING:
-		if (*s == '\0') {
+		if (*s == '\0' && !(o->flags & CONF_EMPTY)) {
 			xasprintf(cause, "%s: missing value", o->name);
 			goto fail;
 		}
@@ -945,6 +951,9 @@ conf_parse_pair(struct conf_parse *cp, const char *name, unsigned long line,
 	case YAML_SCALAR_EVENT:
 		value = (const char *)ev->data.scalar.value;
 		if (ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+		    conf_is_null(value) && o != NULL && (o->flags & CONF_EMPTY))
+			value = "";		/* "secret_file:" says none */
+		else if (ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
 		    conf_is_null(value)) {
 			if (o == NULL) {
 				rc = 0;		/* an empty section */

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ps/auth.h"
 #include "ps/conn.h"
 #include "ps/log.h"
 #include "ps/net.h"
@@ -36,6 +37,9 @@ conn_open(struct ps_conn *c, const char *host, int port, uint32_t role, uint32_t
 	struct ps_msg	m;
 	double		delay = 0.1;
 	char		*why;
+	const char	*nonce_a, *proof, *bad;
+	uint8_t		 nonce_c[AUTH_NONCE], mine[AUTH_PROOF];
+	size_t		 len, plen, mlen;
 	int		tries;
 
 	memset(c, 0, sizeof *c);
@@ -57,23 +61,44 @@ conn_open(struct ps_conn *c, const char *host, int port, uint32_t role, uint32_t
 
 	/* A peer that accepts but never answers (stopped, say) must not hang us. */
 	conn_set_timeout(c, NET_CONNECT_SECS);
+	auth_nonce(nonce_c);
 	wbuf_init(&w);
-	msg_begin(&w, &h, 3);
+	msg_begin(&w, &h, 4);
 	msg_put_uint(&w, role);
 	msg_put_uint(&w, id);
 	msg_put_str(&w, progname);
+	msg_put_bin(&w, nonce_c, AUTH_NONCE);
 	msg_end(&w);
-	if (conn_call(c, &w, &m, PS_MSG_HELLO_OK, cause) != 0) {
-		wbuf_free(&w);
-		conn_close(c);
-		return -1;
+	if (conn_call(c, &w, &m, PS_MSG_HELLO_OK, cause) != 0)
+		goto fail;
+	/* The peer proves the secret first, then we do (ps/auth.h). */
+	nonce_a = msg_bin(&m, 2, &len);
+	proof = msg_bin(&m, 3, &plen);
+	if (len != AUTH_NONCE || auth_check(AUTH_ACCEPT, nonce_c, (const uint8_t *)nonce_a,
+	    proof, plen, &bad) != 0) {
+		xasprintf(cause, "%s: %s", c->name, len != AUTH_NONCE ?
+		    "HELLO_OK: a bad nonce" : bad);
+		msg_free(&m);
+		goto fail;
 	}
-	wbuf_free(&w);
-	conn_set_timeout(c, 0);
 	c->peer_role = msg_uint(&m, 0);
 	c->peer_id = msg_uint(&m, 1);
+	auth_proof(AUTH_CONNECT, nonce_c, (const uint8_t *)nonce_a, mine, &mlen);
 	msg_free(&m);
+	h = msg_hdr(PS_MSG_AUTH, 1, id, 0);
+	msg_begin(&w, &h, 1);
+	msg_put_bin(&w, mine, mlen);
+	msg_end(&w);
+	if (conn_call(c, &w, &m, PS_MSG_AUTH_OK, cause) != 0)
+		goto fail;
+	msg_free(&m);
+	wbuf_free(&w);
+	conn_set_timeout(c, 0);
 	return 0;
+fail:
+	wbuf_free(&w);
+	conn_close(c);
+	return -1;
 }
 
 void

@@ -22,6 +22,7 @@
 #include <event2/event.h>
 
 #include "ps/log.h"
+#include "ps/auth.h"
 #include "ps/net.h"
 #include "ps/peer.h"
 #include "ps/rbuf.h"
@@ -33,6 +34,10 @@
 #define PEER_CLOSING	0x08	/* flushing a last ERROR, then closing */
 #define PEER_LINGER	0x10	/* ERROR sent and FIN too: discarding input until EOF */
 #define PEER_DEAD	0x20	/* gone: freed once nothing refers to it */
+#define PEER_AUTH	0x40	/* accepted: HELLO_OK sent, waiting for the AUTH */
+#define PEER_AUTH_OK	0x80	/* connected: AUTH sent, waiting for the AUTH_OK */
+/* Not yet a peer the owner knows of: it hears of no failure. */
+#define PEER_UNSEEN	(PEER_HELLO | PEER_AUTH)
 
 /*
  * After a last ERROR, close the way a web server does (a "lingering close"): send
@@ -71,6 +76,9 @@ struct ps_peer {
 	int			 flags;
 	int			 conn_err;	/* errno of a connect that failed at once */
 	char			 why[96];	/* why it is gone, when known: "connect: ..." */
+	uint8_t			 nonce_c[AUTH_NONCE];	/* the connecting side's */
+	uint8_t			 nonce_a[AUTH_NONCE];	/* the accepting side's */
+	struct evbuffer		*unsent;	/* the owner's output until HELLO_OK */
 	int			 dispatching;
 	int			 refs;		/* defers that point here */
 	int			 held;		/* defers holding the input */
@@ -162,6 +170,8 @@ peer_destroy(struct ps_peer *p)
 	event_free(p->wev);
 	event_free(p->timer);
 	evbuffer_free(p->out);
+	if (p->unsent != NULL)
+		evbuffer_free(p->unsent);
 	if (p->fd != -1)
 		close(p->fd);
 	rbuf_free(&p->in);
@@ -204,13 +214,18 @@ peer_gone(struct ps_peer *p)
 
 	if (p->flags & PEER_DEAD)
 		return;
+	/* The connecting side checks our proof first: a peer that leaves here found
+	 * that the secrets differ (its own message says which way). */
+	if (p->flags & PEER_AUTH)
+		log_warnx("%s: left during authentication (net.secret_file differs, or is "
+		    "set on one side only)", p->info.name);
 	p->flags |= PEER_DEAD;
 	event_del(p->rev);
 	event_del(p->wev);
 	event_del(p->timer);
 	peer_fail_pending(p, peer_why(p));
 	p->cb = NULL;
-	if (cb != NULL && !(p->flags & PEER_HELLO))
+	if (cb != NULL && !(p->flags & PEER_UNSEEN))
 		cb(p, NULL, p->arg);
 	peer_maybe_destroy(p);
 }
@@ -222,7 +237,7 @@ peer_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (p->flags & (PEER_CONNECTING | PEER_HELLO_OK)) {
+	if (p->flags & (PEER_CONNECTING | PEER_HELLO_OK | PEER_AUTH_OK)) {
 		snprintf(p->why, sizeof p->why, "no handshake within %d s", NET_CONNECT_SECS);
 		log_warnx("%s: %s", p->info.name, p->why);
 	}
@@ -293,10 +308,12 @@ peer_put_hello(struct ps_peer *p)
 {
 	struct ps_hdr h = msg_hdr(PS_MSG_HELLO, 0, self_id, 0);
 
-	msg_begin(&p->scratch, &h, 3);
+	auth_nonce(p->nonce_c);
+	msg_begin(&p->scratch, &h, 4);
 	msg_put_uint(&p->scratch, self_role);
 	msg_put_uint(&p->scratch, self_id);
 	msg_put_str(&p->scratch, self_name);
+	msg_put_bin(&p->scratch, p->nonce_c, AUTH_NONCE);
 	msg_end(&p->scratch);
 	evbuffer_add(p->out, p->scratch.data, p->scratch.len);
 	wbuf_reset(&p->scratch);
@@ -330,6 +347,9 @@ peer_connect(struct event_base *base, const char *host, int port, const char *na
 	p = peer_new(base, fd, max_frame, cb, arg);
 	snprintf(p->info.name, sizeof p->info.name, "%s (%s:%d)", name, host, port);
 	p->flags |= PEER_CONNECTING | PEER_HELLO_OK;
+	/* What the owner sends goes after our AUTH, which needs the HELLO_OK. */
+	if ((p->unsent = evbuffer_new()) == NULL)
+		fatalx("evbuffer_new failed");
 	if (err == 0 && connect(fd, res->ai_addr, res->ai_addrlen) == -1 &&
 	    errno != EINPROGRESS)
 		err = errno;
@@ -385,13 +405,15 @@ pool_get(struct ps_wbuf *w)
 void
 peer_send(struct ps_peer *p, struct ps_wbuf *w)
 {
+	struct evbuffer *to = p->unsent != NULL ? p->unsent : p->out;
+
 	if (!(p->flags & (PEER_DEAD | PEER_CLOSING)) && w->len > 0) {
 		if (w->len >= POOL_MIN) {
-			if (evbuffer_add_reference(p->out, w->data, w->len, pool_put,
+			if (evbuffer_add_reference(to, w->data, w->len, pool_put,
 			    (void *)(uintptr_t)w->cap) != 0)
 				fatalx("%s: evbuffer_add_reference failed", p->info.name);
 			pool_get(w);
-		} else if (evbuffer_add(p->out, w->data, w->len) != 0)
+		} else if (evbuffer_add(to, w->data, w->len) != 0)
 			fatalx("%s: evbuffer_add failed", p->info.name);
 		if (!(p->flags & PEER_CONNECTING))
 			event_add(p->wev, NULL);
@@ -496,7 +518,7 @@ peer_fail(struct ps_peer *p, unsigned int code, const char *fmt, ...)
 	event_del(p->rev);
 	peer_fail_pending(p, "connection closed");
 	p->cb = NULL;
-	if (cb != NULL && !(p->flags & PEER_HELLO))
+	if (cb != NULL && !(p->flags & PEER_UNSEEN))
 		cb(p, NULL, p->arg);
 	if (evbuffer_get_length(p->out) == 0)
 		peer_linger(p);
@@ -557,6 +579,9 @@ peer_hello(struct ps_peer *p, struct ps_msg *m)
 {
 	struct ps_hdr h;
 	char *cause, *name, addr[48];
+	const char *nonce;
+	uint8_t proof[AUTH_PROOF];
+	size_t len, plen;
 
 	if (m->hdr.type != PS_MSG_HELLO) {
 		peer_fail(p, PS_ERR_CLIENT, "expected HELLO first, got %s",
@@ -568,11 +593,18 @@ peer_hello(struct ps_peer *p, struct ps_msg *m)
 		    "this side speaks version %d", m->hdr.version, PS_PROTOCOL_VERSION);
 		return;
 	}
-	if (msg_check(m, "uus", &cause) != 0) {
+	if (msg_check(m, "uusb", &cause) != 0) {
 		peer_fail(p, PS_ERR_CLIENT, "%s", cause);
 		free(cause);
 		return;
 	}
+	nonce = msg_bin(m, 3, &len);
+	if (len != AUTH_NONCE) {
+		peer_fail(p, PS_ERR_CLIENT, "HELLO: a nonce of %zu bytes, want %d", len,
+		    AUTH_NONCE);
+		return;
+	}
+	memcpy(p->nonce_c, nonce, AUTH_NONCE);
 	if (msg_uint(m, 0) >= PS_NROLES) {
 		peer_fail(p, PS_ERR_CLIENT, "HELLO: unknown role %llu",
 		    (unsigned long long)msg_uint(m, 0));
@@ -585,12 +617,42 @@ peer_hello(struct ps_peer *p, struct ps_msg *m)
 	snprintf(p->info.name, sizeof p->info.name, "%.24s@%.47s", name, addr);
 	free(name);
 	p->flags &= ~PEER_HELLO;
+	p->flags |= PEER_AUTH;
 
+	auth_nonce(p->nonce_a);
+	auth_proof(AUTH_ACCEPT, p->nonce_c, p->nonce_a, proof, &plen);
 	h = msg_reply_hdr(m, PS_MSG_HELLO_OK, self_id, 0);
-	msg_begin(&p->scratch, &h, 2);
+	msg_begin(&p->scratch, &h, 4);
 	msg_put_uint(&p->scratch, self_role);
 	msg_put_uint(&p->scratch, self_id);
+	msg_put_bin(&p->scratch, p->nonce_a, AUTH_NONCE);
+	msg_put_bin(&p->scratch, proof, plen);
 	msg_end(&p->scratch);
+	peer_send(p, &p->scratch);
+}
+
+/* An accepted peer's second message must prove the secret (or that neither side
+ * has one). Only then is it a peer the owner hears of. */
+static void
+peer_auth(struct ps_peer *p, struct ps_msg *m)
+{
+	struct ps_hdr	 h;
+	const char	*proof, *why;
+	size_t		 len;
+
+	if (m->hdr.type != PS_MSG_AUTH || msg_check(m, "b", NULL) != 0) {
+		peer_fail(p, PS_ERR_CLIENT, "expected AUTH after HELLO, got %s",
+		    proto_type_name(m->hdr.type));
+		return;
+	}
+	proof = msg_bin(m, 0, &len);
+	if (auth_check(AUTH_CONNECT, p->nonce_c, p->nonce_a, proof, len, &why) != 0) {
+		peer_fail(p, PS_ERR_AUTH, "%s", why);
+		return;
+	}
+	p->flags &= ~PEER_AUTH;
+	h = msg_reply_hdr(m, PS_MSG_AUTH_OK, self_id, 0);
+	msg_simple(&p->scratch, &h);
 	peer_send(p, &p->scratch);
 	log_debug("%s: connected (%s)", p->info.name, proto_role_name(p->info.role));
 }
@@ -599,6 +661,10 @@ peer_hello(struct ps_peer *p, struct ps_msg *m)
 static void
 peer_hello_ok(struct ps_peer *p, struct ps_msg *m)
 {
+	struct ps_hdr h;
+	const char *nonce, *proof, *why = NULL;
+	uint8_t mine[AUTH_PROOF];
+	size_t len, plen, mlen;
 	char *text;
 
 	if (m->hdr.type == PS_MSG_ERROR && msg_check(m, "us", NULL) == 0) {
@@ -608,16 +674,64 @@ peer_hello_ok(struct ps_peer *p, struct ps_msg *m)
 		peer_gone(p);
 		return;
 	}
-	if (m->hdr.type != PS_MSG_HELLO_OK || msg_check(m, "uu", NULL) != 0 ||
+	if (m->hdr.type != PS_MSG_HELLO_OK || msg_check(m, "uubb", NULL) != 0 ||
 	    msg_uint(m, 0) >= PS_NROLES) {
 		log_warnx("%s: expected HELLO_OK, got %s", p->info.name,
 		    proto_type_name(m->hdr.type));
 		peer_gone(p);
 		return;
 	}
+	nonce = msg_bin(m, 2, &len);
+	proof = msg_bin(m, 3, &plen);
+	if (len != AUTH_NONCE || auth_check(AUTH_ACCEPT, p->nonce_c,
+	    (const uint8_t *)nonce, proof, plen, &why) != 0) {
+		snprintf(p->why, sizeof p->why, "%s", why != NULL ? why :
+		    "HELLO_OK: a bad nonce");
+		log_warnx("%s: %s", p->info.name, p->why);
+		peer_gone(p);
+		return;
+	}
+	memcpy(p->nonce_a, nonce, AUTH_NONCE);
 	p->flags &= ~PEER_HELLO_OK;
+	p->flags |= PEER_AUTH_OK;
 	p->info.role = msg_uint(m, 0);
 	p->info.node_id = msg_uint(m, 1);
+
+	/* Our proof, then what the owner sent meanwhile, in that order. */
+	auth_proof(AUTH_CONNECT, p->nonce_c, p->nonce_a, mine, &mlen);
+	h = msg_hdr(PS_MSG_AUTH, 0, self_id, 0);
+	msg_begin(&p->scratch, &h, 1);
+	msg_put_bin(&p->scratch, mine, mlen);
+	msg_end(&p->scratch);
+	evbuffer_add(p->out, p->scratch.data, p->scratch.len);
+	wbuf_reset(&p->scratch);
+	evbuffer_add_buffer(p->out, p->unsent);
+	evbuffer_free(p->unsent);
+	p->unsent = NULL;
+	event_add(p->wev, NULL);
+}
+
+/* Then AUTH_OK: the peer took our proof. */
+static void
+peer_auth_ok(struct ps_peer *p, struct ps_msg *m)
+{
+	char *text;
+
+	if (m->hdr.type == PS_MSG_ERROR && msg_check(m, "us", NULL) == 0) {
+		text = msg_strdup(m, 1);
+		snprintf(p->why, sizeof p->why, "refused: %s", text);
+		log_warnx("%s: %s", p->info.name, p->why);
+		free(text);
+		peer_gone(p);
+		return;
+	}
+	if (m->hdr.type != PS_MSG_AUTH_OK) {
+		log_warnx("%s: expected AUTH_OK, got %s", p->info.name,
+		    proto_type_name(m->hdr.type));
+		peer_gone(p);
+		return;
+	}
+	p->flags &= ~PEER_AUTH_OK;
 	event_del(p->timer);
 	log_debug("%s: connected (%s)", p->info.name, proto_role_name(p->info.role));
 }
@@ -667,8 +781,16 @@ peer_handle(struct ps_peer *p, struct ps_msg *m)
 		peer_hello(p, m);
 		return;
 	}
+	if (p->flags & PEER_AUTH) {
+		peer_auth(p, m);
+		return;
+	}
 	if (p->flags & PEER_HELLO_OK) {
 		peer_hello_ok(p, m);
+		return;
+	}
+	if (p->flags & PEER_AUTH_OK) {
+		peer_auth_ok(p, m);
 		return;
 	}
 	if ((row = proto_lookup(m->hdr.type)) == NULL) {

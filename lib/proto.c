@@ -16,9 +16,11 @@
 #define CLIENT	PS_FROM_CLIENT
 
 static const struct ps_proto table[] = {
-	{ PS_MSG_HELLO,		"HELLO",	"uus",		ANY, 0 },
-	{ PS_MSG_HELLO_OK,	"HELLO_OK",	"uu",		ANY, 1 },
+	{ PS_MSG_HELLO,		"HELLO",	"uusb",		ANY, 0 },
+	{ PS_MSG_HELLO_OK,	"HELLO_OK",	"uubb",		ANY, 1 },
 	{ PS_MSG_ERROR,		"ERROR",	"us",		ANY, 1 },
+	{ PS_MSG_AUTH,		"AUTH",		"b",		ANY, 0 },
+	{ PS_MSG_AUTH_OK,	"AUTH_OK",	"",		ANY, 1 },
 
 	{ PS_MSG_REGISTER,	"REGISTER",	"usu",		SERVER | WORKER | CLIENT, 0 },
 	{ PS_MSG_REGISTER_OK,	"REGISTER_OK",	"uu" PS_MAP_FMT, SCHED, 1 },

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ps/auth.h"
 #include "ps/log.h"
 #include "ps/metrics.h"
 #include "ps/net.h"
@@ -629,9 +630,24 @@ sched_node_lost(struct sched *s, struct node *n, const char *why)
 		s->failed++;
 		sched_check_barrier(s);
 		sched_check_end(s);
-	} else
-		log_error("a server is lost: its slots have no replica, so the job "
-		    "cannot finish correctly");
+		return;
+	}
+	/*
+	 * Its slots have no replica: the workers that need them would wait for it
+	 * forever, and the model is not whole any more. End the job, failed, and say
+	 * why once; the other servers are told to stop.
+	 */
+	if (i >= 0)
+		log_error("a server is lost: %s at %s:%d held %u slots, which have no "
+		    "replica; ending the job", sched_node_name(n),
+		    n->host != NULL ? n->host : "?", n->port, map_count_slots(&s->map, i));
+	else
+		log_error("a server is lost: %s, before the map was made; ending the job",
+		    sched_node_name(n));
+	s->failed++;
+	s->lost_server = 1;
+	s->stopping = 1;
+	sched_check_end(s);
 }
 
 static void
@@ -702,7 +718,8 @@ sched_check_end(struct sched *s)
 		}
 		s->ending = 1;
 		if (s->stopping)
-			log_info("stopping the servers (shutdown requested)");
+			log_info("stopping the servers (%s)", s->lost_server ?
+			    "a server was lost" : "shutdown requested");
 		else
 			log_info("all %u workers finished (%d failed); stopping the servers",
 			    finished, s->failed);
@@ -806,6 +823,7 @@ int
 scheduler_run(const struct ps_conf *conf)
 {
 	struct sched s;
+	const char *host;
 	char *cause;
 	int port = 0, status;
 	uint32_t i;
@@ -816,7 +834,8 @@ scheduler_run(const struct ps_conf *conf)
 	wbuf_init(&s.out);
 	proc_init(&s.proc, sched_signal, &s);
 	peer_set_self(PS_ROLE_SCHEDULER, 0, "ps-scheduler");
-	s.listener = peer_listen(s.proc.base, conf->scheduler_host, conf->scheduler_port,
+	host = auth_listen_host(conf->scheduler_host, "scheduler.host");
+	s.listener = peer_listen(s.proc.base, host, conf->scheduler_port,
 	    sched_accept, &s, &port, &cause);
 	if (s.listener == NULL) {
 		log_error("%s", cause);
@@ -827,11 +846,12 @@ scheduler_run(const struct ps_conf *conf)
 	}
 	s.self.role = PS_ROLE_SCHEDULER;
 	s.self.state = NODE_ALIVE;
-	s.self.host = xstrdup(conf->scheduler_host);
+	s.self.host = xstrdup(host);
 	s.self.port = port;
 	s.self.since = s.self.last_seen = net_now();
-	log_info("listening on %s:%d for %d servers and %d workers", conf->scheduler_host,
-	    port, conf->num_servers, conf->num_workers);
+	log_info("listening on %s:%d for %d servers and %d workers%s", host,
+	    port, conf->num_servers, conf->num_workers,
+	    auth_enabled() ? "; every connection proves net.secret_file" : "");
 	if (conf->metrics_port != 0 &&
 	    (s.metrics = metrics_start(&s, &cause)) == NULL) {
 		log_error("%s", cause);
@@ -843,7 +863,7 @@ scheduler_run(const struct ps_conf *conf)
 		return 1;
 	}
 	/* The address is a result: scripts read it to find a scheduler on port 0. */
-	printf("ready %s:%d\n", conf->scheduler_host, port);
+	printf("ready %s:%d\n", host, port);
 	fflush(stdout);
 
 	s.tick = proc_timer(&s.proc, conf->heartbeat_interval, 1, sched_tick, &s);

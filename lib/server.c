@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ps/auth.h"
 #include "ps/bgsave.h"
 #include "ps/log.h"
 #include "ps/migrate.h"
@@ -133,7 +134,7 @@ server_owner_of(struct server *s, uint32_t slot, uint32_t *id, const char **host
 	/* A slot on its way here: here it is to be asked for (and the request waits). */
 	if (s->store.state[slot] == SLOT_IMPORTING) {
 		*id = s->id;
-		*host = s->conf->server_host;
+		*host = s->advertised;
 		*port = s->port;
 		return 0;
 	}
@@ -754,6 +755,14 @@ server_sched_retry(struct server *s, const char *why)
 	double delay = 0.1;
 	int i;
 
+	/* A secret that differs will not match on the next try either. */
+	if (why != NULL && strstr(why, "authentication") != NULL) {
+		log_error("scheduler %s:%d: %s", s->conf->scheduler_host,
+		    s->conf->scheduler_port, why);
+		s->status = 1;
+		proc_exit(&s->proc);
+		return;
+	}
 	if (s->sched_tries >= s->conf->connect_retries) {
 		log_error("scheduler %s:%d: %s; gave up after %d retries (net.connect_retries)",
 		    s->conf->scheduler_host, s->conf->scheduler_port,
@@ -792,7 +801,7 @@ server_sched_cb(struct ps_peer *p, struct ps_msg *m, void *arg)
 		 * is an info line. */
 		log_warnx("lost the scheduler %s:%d (%s); still serving %s:%d, reconnecting",
 		    s->conf->scheduler_host, s->conf->scheduler_port, peer_why(p),
-		    s->conf->server_host, s->port);
+		    s->host, s->port);
 		s->registered = 0;
 		s->sched_tries = 0;
 		server_sched_retry(s, NULL);
@@ -877,7 +886,7 @@ server_registered(struct ps_peer *p, struct ps_msg *m, const char *why, void *ar
 		proc_exit(&s->proc);
 		return;
 	}
-	log_info("node %u serving on %s:%d (%s, dim %u)%s", s->id, s->conf->server_host,
+	log_info("node %u serving on %s:%d (%s, dim %u)%s", s->id, s->host,
 	    s->port, optim_name(s->conf->optim.kind), s->dim,
 	    s->map.epoch > 0 ? ": joined a running job as a spare" : "");
 	proc_timer_start(s->beat, s->conf->heartbeat_interval);
@@ -891,7 +900,7 @@ server_registered(struct ps_peer *p, struct ps_msg *m, const char *why, void *ar
 static void
 server_advertise(struct server *s, char *host, size_t len)
 {
-	const char *h = s->conf->server_host;
+	const char *h = s->host;
 
 	if (strcmp(s->conf->server_advertise, "auto") != 0)
 		h = s->conf->server_advertise;
@@ -914,6 +923,7 @@ server_connect_scheduler(struct server *s)
 	s->sched = peer_connect(s->proc.base, s->conf->scheduler_host,
 	    s->conf->scheduler_port, "scheduler", s->conf->max_frame, server_sched_cb, s);
 	server_advertise(s, host, sizeof host);
+	snprintf(s->advertised, sizeof s->advertised, "%s", host);
 	h = msg_hdr(PS_MSG_REGISTER, peer_next_id(s->sched), 0, 0);
 	msg_begin(&s->out, &h, 3);
 	msg_put_uint(&s->out, PS_ROLE_SERVER);
@@ -973,7 +983,8 @@ server_run(const struct ps_conf *conf, const char *restore)
 		goto out;
 	}
 
-	s.listener = peer_listen(s.proc.base, conf->server_host, conf->server_port,
+	s.host = auth_listen_host(conf->server_host, "server.host");
+	s.listener = peer_listen(s.proc.base, s.host, conf->server_port,
 	    server_accept, &s, &s.port, &cause);
 	if (s.listener == NULL) {
 		log_error("%s", cause);

@@ -324,3 +324,68 @@ ps_slots() {
 	ps_status | jq -r '[.nodes[] | select(.role == "server")] | sort_by(.rank) |
 	    map("\(.id):\(.slots):\(.state)") | join(" ")'
 }
+
+# feed_worker NAME [ARGS...]: ps-worker NAME training from a FIFO this test holds open
+# (a slow stdin, as `(cat data; sleep 60) | ps-worker`), fed the first 100 lines of
+# heart_scale; returns once it has registered. PS_FEED writes to it (close it in
+# teardown: exec {PS_FEED}>&-).
+feed_worker() {
+	local name=$1
+	shift
+	mkfifo "$PS_TMP/$name.feed"
+	start_worker "$name" "$PS_TMP/$name.feed" "$@"
+	exec {PS_FEED}>"$PS_TMP/$name.feed"
+	head -n 100 "$HEART" >&"$PS_FEED"
+	wait_until "$PS_START_TIMEOUT" ps_log_has "$PS_TMP/$name.log" 'training from'
+}
+
+# --- hand-made frames ---------------------------------------------------------------
+
+# The handshake of protocol 3 (include/ps/auth.h), written by hand, for tests that
+# send their own frames (tests/server.bats, tests/park.bats): they define frame HEX...
+# and read_bytes N, and talk on the connection in $conn. Without a secret:
+#   -> HELLO    [3, HELLO (1), 0, 0, 0, 0, role, node id 0, "x", nonce (bin 16)]
+#   <- HELLO_OK [3, HELLO_OK (2), 0, id, 0, 0, its role, id, its nonce (bin 16),
+#               its proof (bin 0)]
+#   -> AUTH     [3, AUTH (4), 1, 0, 0, 0, proof (bin 0)]
+#   <- AUTH_OK  [3, AUTH_OK (5), 1, id, 0, 0]
+# Roles: 0 scheduler, 1 server, 2 worker, 3 client.
+PS_NONCE="00 01 02 03 04 05 06 07 08 09 0a 0b 0c 0d 0e 0f"	# a fixed nonce
+PS_AUTH="97 03 04 01 00 00 00 c4 00"	# an AUTH with an empty proof
+
+# ps_hello_msg ROLE: the HELLO above, as ROLE, with the nonce $PS_NONCE.
+ps_hello_msg() {
+	echo "9a 03 01 00 00 00 00 0$1 00 a1 78 c4 10 $PS_NONCE"
+}
+
+# ps_hello ROLE [PEER_ROLE]: on $conn, the first half of the handshake: the HELLO as
+# ROLE, then its HELLO_OK (4 + 29 bytes) from a peer of PEER_ROLE (1, server, unless
+# told), whose nonce is its own and whose proof is empty. The peer's node id, as two hex
+# digits, into PS_PEER_ID.
+ps_hello() {
+	local ok re
+	# shellcheck disable=SC2046,SC2154  # $conn: the calling file's
+	frame $(ps_hello_msg "$1") >&"$conn"
+	ok=$(read_bytes 33)
+	re="^00 00 00 1d 9a 03 02 00 ([0-7][0-9a-f]) 00 00 0${2:-1} ([0-7][0-9a-f])"
+	re+=" c4 10 ((([0-9a-f]{2}) ){16})c4 00$"
+	[[ $ok =~ $re ]] || { echo "role $1: no HELLO_OK: '$ok'" >&2; return 1; }
+	[ "${BASH_REMATCH[1]}" = "${BASH_REMATCH[2]}" ] ||
+	    { echo "HELLO_OK: sender ${BASH_REMATCH[1]}, node id ${BASH_REMATCH[2]}" >&2
+	      return 1; }
+	[ "${BASH_REMATCH[3]}" != "$PS_NONCE " ] ||
+	    { echo "HELLO_OK: the peer sent our nonce back" >&2; return 1; }
+	PS_PEER_ID=${BASH_REMATCH[1]}
+}
+
+# ps_handshake ROLE [PEER_ROLE]: on $conn, the whole handshake, as ROLE: ps_hello,
+# then an AUTH with an empty proof, and its AUTH_OK (4 + 7 bytes).
+ps_handshake() {
+	local ok
+	ps_hello "$@" || return 1
+	# shellcheck disable=SC2086,SC2154
+	frame $PS_AUTH >&"$conn"
+	ok=$(read_bytes 11)
+	[ "$ok" = "00 00 00 07 96 03 05 01 $PS_PEER_ID 00 00" ] ||
+	    { echo "role $1: no AUTH_OK: '$ok'" >&2; return 1; }
+}

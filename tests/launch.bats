@@ -315,7 +315,8 @@ $(job_procs)"
 	assert_line --regexp '^worker1: ps-launch: the data command failed \(exit 1\)$'
 	assert_line --regexp "^${TS}ps-launch\[[0-9]+\]: error: worker1: exited 1$"
 	assert_line --regexp "^${TS}ps-launch\[[0-9]+\]: info: worker1 failed \(exit 1\): stopping every process on every host$"
-	assert_line --regexp "^${TS}ps-launch\[[0-9]+\]: error: job failed: 1 of 2 workers succeeded$"
+	# (the other worker may be stopped before it is done)
+	assert_line --regexp "^${TS}ps-launch\[[0-9]+\]: error: job failed: [01] of 2 workers succeeded$"
 	assert_nothing_left
 }
 

@@ -2,8 +2,10 @@
 # Robustness of the servers (and the scheduler) against bad peers: garbage, oversized
 # and lying frames, a wrong protocol version, dropped connections, a killed worker.
 # Frames are written by hand: a 4-byte big-endian length, then one msgpack array
-# [version, type, id, sender, epoch, clock, args...]. Messages are kept as strings of
-# hex bytes, split into words on purpose:
+# [version 3, type, id, sender, epoch, clock, args...]. A connection starts with the
+# handshake of version 3, HELLO, HELLO_OK, AUTH, AUTH_OK (ps_handshake in
+# tests/helper.bash; no secret here, so the proofs are empty). Messages are kept as
+# strings of hex bytes, split into words on purpose:
 # shellcheck disable=SC2086
 
 load helper
@@ -25,17 +27,17 @@ frame() {
 }
 
 # Well-formed messages, to show that the hand-made bytes are right. The first field is
-# the protocol version, 2 (PS_PROTOCOL_VERSION); roles: 0 scheduler, 1 server,
+# the protocol version, 3 (PS_PROTOCOL_VERSION); roles: 0 scheduler, 1 server,
 # 2 worker, 3 client.
-HELLO="99 02 01 00 00 00 00 02 00 a1 78"		# [2, HELLO, 0, 0, 0, 0, worker, 0, "x"]
-HELLO_SERVER="99 02 01 00 00 00 00 01 00 a1 78"	# the same from role server
-HELLO_V1="99 01 01 00 00 00 00 02 00 a1 78"		# the same, protocol version 1
-HELLO_V3="99 03 01 00 00 00 00 02 00 a1 78"		# the same, protocol version 3
-PULL_KEY1="97 02 cd 02 00 05 00 00 00 c4 08 01 00 00 00 00 00 00 00"	# PULL id 5, key 1
-# [2, HELLO_OK, 0, server id, 0, 0, role server, server id]
-HELLO_OK_RE='^00 00 00 09 98 02 02 00 [0-7][0-9a-f] 00 00 01 [0-7][0-9a-f]$'
-# [2, PULL_OK, 5, server id, epoch 1, 0, bin of one float 0]
-PULL_OK_ZERO_RE='^00 00 00 0f 97 02 cd 02 01 05 [0-7][0-9a-f] 01 00 c4 04 00 00 00 00$'
+# [3, HELLO, 0, 0, 0, 0, worker, 0, "x", nonce (bin 16)]: 29 bytes
+HELLO=$(ps_hello_msg 2)
+# a HELLO of version 2, as a peer of that version sends it (no nonce):
+# [2, HELLO, 0, 0, 0, 0, worker, 0, "x"]
+HELLO_V2="99 02 01 00 00 00 00 02 00 a1 78"
+HELLO_V4="9a 04 01 00 00 00 00 02 00 a1 78 c4 10 $PS_NONCE"	# $HELLO, version 4
+PULL_KEY1="97 03 cd 02 00 05 00 00 00 c4 08 01 00 00 00 00 00 00 00"	# PULL id 5, key 1
+# [3, PULL_OK, 5, server id, epoch 1, 0, bin of one float 0]
+PULL_OK_ZERO_RE='^00 00 00 0f 97 03 cd 02 01 05 [0-7][0-9a-f] 01 00 c4 04 00 00 00 00$'
 
 # connect [PORT]: open a connection to the server (or PORT) as fd $conn.
 connect() {
@@ -84,6 +86,16 @@ printable() {
 	tr -c '[:print:]' '.' <"$1"
 }
 
+# one_frame FILE: FILE holds one whole frame (its length, then its body), no more.
+one_frame() {
+	local len size
+	len=$(od -An -tx1 -N4 "$1" | tr -d ' \n')
+	size=$(stat -c %s "$1")
+	if [ "${#len}" -ne 8 ] || [ $((16#$len + 4)) -ne "$size" ]; then
+		fail "not one frame: $size bytes, length '$len'"
+	fi
+}
+
 # serves: the server is alive, and a real client gets predictions from it.
 serves() {
 	alive "$(ps_pid server0)" || fail "the server died"
@@ -106,15 +118,14 @@ fds_at_least() {
 	[ "$(open_fds "$1")" -ge "$2" ]
 }
 
-@test "hand-made frames: HELLO gets HELLO_OK and a PULL its value" {
+@test "hand-made frames: the handshake, HELLO to AUTH_OK, and a PULL gets its value" {
 	start_cluster 1 1
 	connect
-	frame $HELLO >&"$conn"
-	# [2, HELLO_OK, 0, server id, 0, 0, role server, server id]
-	run read_bytes 13
-	assert_output --regexp "$HELLO_OK_RE"
+	# HELLO_OK [3, HELLO_OK, 0, server id, 0, 0, role server, server id, nonce, proof],
+	# then AUTH_OK [3, AUTH_OK, 1, server id, 0, 0]
+	ps_handshake 2
 	frame $PULL_KEY1 >&"$conn"
-	# [2, PULL_OK, 5, server id, epoch 1, 0, bin of one float 0]
+	# [3, PULL_OK, 5, server id, epoch 1, 0, bin of one float 0]
 	run read_bytes 19
 	assert_output --regexp "$PULL_OK_ZERO_RE"
 	disconnect
@@ -189,13 +200,11 @@ fds_at_least() {
 	start_scheduler 1 1
 	start_server -o net.max_frame=64K
 	connect
-	frame $HELLO >&"$conn"
-	run read_bytes 13
-	assert_output --regexp "$HELLO_OK_RE"
+	ps_handshake 2
 	# 65536 bytes: a PULL whose bin16 holds 65524 bytes (not whole keys: an ERROR reply
 	# on a connection that stays open)
-	# [2, PULL, 6, 0, 0, 0, bin16 of 65524 bytes]
-	{ printf '\x00\x01\x00\x00\x97\x02\xcd\x02\x00\x06\x00\x00\x00\xc5\xff\xf4'
+	# [3, PULL, 6, 0, 0, 0, bin16 of 65524 bytes]
+	{ printf '\x00\x01\x00\x00\x97\x03\xcd\x02\x00\x06\x00\x00\x00\xc5\xff\xf4'
 	  head -c 65524 /dev/zero; } >&"$conn"
 	run read_bytes 4
 	assert_output --regexp '^00 00 00 [0-9a-f]{2}$'
@@ -218,12 +227,10 @@ fds_at_least() {
 
 @test "a lying msgpack length inside a frame is refused, and the server serves on" {
 	start_cluster 1 1
-	# after HELLO: a PULL of 15 bytes whose bin32 claims 2 GiB
+	# after the handshake: a PULL of 15 bytes whose bin32 claims 2 GiB
 	connect
-	frame $HELLO >&"$conn"
-	run read_bytes 13
-	assert_output --regexp "$HELLO_OK_RE"
-	frame 97 02 cd 02 00 05 00 00 00 c6 7f ff ff ff 00 >&"$conn"
+	ps_handshake 2
+	frame 97 03 cd 02 00 05 00 00 00 c6 7f ff ff ff 00 >&"$conn"
 	read_to_close "$PS_TMP/reply" || fail "the server did not close the connection"
 	disconnect
 	run printable "$PS_TMP/reply"
@@ -235,15 +242,15 @@ fds_at_least() {
 	disconnect
 	run printable "$PS_TMP/reply"
 	assert_output --partial "declared 4294967295 elements"
-	# a str32 and a map32 that lie, nested in the HELLO
+	# a str32 and a map32 that lie, nested in the HELLO (where the program name goes)
 	connect
-	frame 99 02 01 00 00 00 00 02 00 db ff ff ff f0 78 >&"$conn"
+	frame 9a 03 01 00 00 00 00 02 00 db ff ff ff f0 78 >&"$conn"
 	read_to_close "$PS_TMP/reply" || fail "str32: not closed"
 	disconnect
 	run printable "$PS_TMP/reply"
 	assert_output --partial "declared length 4294967280"
 	connect
-	frame 99 02 01 00 00 00 00 02 00 df 7f ff ff ff 00 >&"$conn"
+	frame 9a 03 01 00 00 00 00 02 00 df 7f ff ff ff 00 >&"$conn"
 	read_to_close "$PS_TMP/reply" || fail "map32: not closed"
 	disconnect
 	run printable "$PS_TMP/reply"
@@ -254,11 +261,11 @@ fds_at_least() {
 @test "a HELLO with another protocol version gets an ERROR naming the versions" {
 	start_cluster 1 1
 	local v hello
-	# an older and a newer version than 2
-	for v in 1 3; do
+	# an older and a newer version than 3
+	for v in 2 4; do
 		case $v in
-		1) hello=$HELLO_V1 ;;
-		3) hello=$HELLO_V3 ;;
+		2) hello=$HELLO_V2 ;;
+		4) hello=$HELLO_V4 ;;
 		esac
 		connect
 		frame $hello >&"$conn"
@@ -267,11 +274,11 @@ fds_at_least() {
 		disconnect
 		run printable "$PS_TMP/reply"
 		assert_output --partial "protocol version $v is not supported"
-		assert_output --partial "this side speaks version 2"
-		# the ERROR is a version-2 frame:
-		# [2, ERROR, 0, id, 0, 0, PS_ERR_VERSION (3), text (str8)]
+		assert_output --partial "this side speaks version 3"
+		# the ERROR is a version-3 frame:
+		# [3, ERROR, 0, id, 0, 0, PS_ERR_VERSION (3), text (str8)]
 		run od -An -tx1 -N 13 "$PS_TMP/reply"
-		assert_output --regexp '^ 00 00 00 [0-9a-f]{2} 98 02 03 00 [0-7][0-9a-f] 00 00 03 d9'
+		assert_output --regexp '^ 00 00 00 [0-9a-f]{2} 98 03 03 00 [0-7][0-9a-f] 00 00 03 d9'
 	done
 	serves
 }
@@ -287,14 +294,66 @@ fds_at_least() {
 	serves
 }
 
-@test "bad requests after HELLO get an ERROR and the connection stays open" {
+@test "a data request after HELLO but before AUTH is refused and closed" {
 	start_cluster 1 1
 	connect
-	frame $HELLO >&"$conn"
-	run read_bytes 13
-	assert_output --regexp "$HELLO_OK_RE"
+	ps_hello 2
+	frame $PULL_KEY1 >&"$conn"
+	read_to_close "$PS_TMP/reply" || fail "the server did not close the connection"
+	disconnect
+	# [3, ERROR, 0, server id, 0, 0, PS_ERR_CLIENT (1), text (str8)], and nothing else:
+	# no PULL_OK
+	one_frame "$PS_TMP/reply"
+	run hex "$PS_TMP/reply"
+	assert_output --regexp "^00 00 00 [0-9a-f]{2} 98 03 03 00 $PS_PEER_ID 00 00 01 d9 "
+	run printable "$PS_TMP/reply"
+	assert_output --partial "expected AUTH after HELLO, got PULL"
+	grep -q "expected AUTH after HELLO, got PULL; closing the connection" \
+	    "$PS_TMP/server0.log"
+	serves
+}
+
+@test "an AUTH with a proof, to a server without a secret, is refused and closed" {
+	start_cluster 1 1
+	connect
+	ps_hello 2
+	# [3, AUTH, 1, 0, 0, 0, proof: 32 random bytes (bin8)]
+	# shellcheck disable=SC2046
+	frame 97 03 04 01 00 00 00 c4 20 $(od -An -v -tx1 -N32 /dev/urandom) >&"$conn"
+	read_to_close "$PS_TMP/reply" || fail "the server did not close the connection"
+	disconnect
+	# [3, ERROR, 0, server id, 0, 0, PS_ERR_AUTH (6), text (str8)], and no AUTH_OK
+	one_frame "$PS_TMP/reply"
+	run hex "$PS_TMP/reply"
+	assert_output --regexp "^00 00 00 [0-9a-f]{2} 98 03 03 00 $PS_PEER_ID 00 00 06 d9 "
+	run printable "$PS_TMP/reply"
+	assert_output --partial "authentication: the peer has a secret and this side has none"
+	grep -q "the peer has a secret and this side has none" "$PS_TMP/server0.log"
+	serves
+}
+
+@test "a HELLO whose nonce is not 16 bytes is refused, naming the size" {
+	start_cluster 1 1
+	connect
+	# $HELLO with a nonce of 3 bytes: [3, HELLO, 0, 0, 0, 0, worker, 0, "x", bin 3]
+	frame 9a 03 01 00 00 00 00 02 00 a1 78 c4 03 00 01 02 >&"$conn"
+	read_to_close "$PS_TMP/reply" || fail "the server did not close the connection"
+	disconnect
+	# [3, ERROR, 0, server id, 0, 0, PS_ERR_CLIENT (1), text], and no HELLO_OK
+	one_frame "$PS_TMP/reply"
+	run hex "$PS_TMP/reply"
+	assert_output --regexp '^00 00 00 [0-9a-f]{2} 98 03 03 00 [0-7][0-9a-f] 00 00 01 '
+	run printable "$PS_TMP/reply"
+	assert_output --partial "HELLO: a nonce of 3 bytes, want 16"
+	serves
+}
+
+@test "bad requests after the handshake get an ERROR and the connection stays open" {
+	start_cluster 1 1
+	connect
+	ps_handshake 2
 	# keys not sorted: [2, 1]
-	frame 97 02 cd 02 00 06 00 00 00 c4 10 02 00 00 00 00 00 00 00 \
+	frame 97 03 cd 02 00 06 00 00 00 c4 10 02 00 00 00 00 00 00 00 \
 	    01 00 00 00 00 00 00 00 >&"$conn"
 	run read_bytes 4
 	local n=$((16#${output// /}))
@@ -302,7 +361,7 @@ fds_at_least() {
 	run printable "$PS_TMP/reply"
 	assert_output --partial "keys must be sorted and unique"
 	# a PUSH with a gradient that is not finite (NaN: 00 00 c0 7f)
-	frame 98 02 cd 02 02 07 00 00 00 c4 08 01 00 00 00 00 00 00 00 c4 04 00 00 c0 7f \
+	frame 98 03 cd 02 02 07 00 00 00 c4 08 01 00 00 00 00 00 00 00 c4 04 00 00 c0 7f \
 	    >&"$conn"
 	run read_bytes 4
 	n=$((16#${output// /}))
@@ -310,7 +369,7 @@ fds_at_least() {
 	run printable "$PS_TMP/reply"
 	assert_output --partial "not finite"
 	# a PULL with a string where the keys go
-	frame 97 02 cd 02 00 08 00 00 00 a1 78 >&"$conn"
+	frame 97 03 cd 02 00 08 00 00 00 a1 78 >&"$conn"
 	run read_bytes 4
 	n=$((16#${output// /}))
 	timeout 5 dd bs=1 count="$n" status=none <&"$conn" >"$PS_TMP/reply"
@@ -329,30 +388,26 @@ fds_at_least() {
 @test "a PUSH from a peer whose HELLO said server is refused, and nothing is applied" {
 	start_cluster 1 1
 	connect
-	frame $HELLO_SERVER >&"$conn"
-	run read_bytes 13
-	assert_output --regexp "$HELLO_OK_RE"
-	# [2, PUSH, 9, 0, 0, 0, key 1, gradient 1000.0 (00 00 7a 44)]
-	frame 98 02 cd 02 02 09 00 00 00 c4 08 01 00 00 00 00 00 00 00 c4 04 00 00 7a 44 \
+	ps_handshake 1
+	# [3, PUSH, 9, 0, 0, 0, key 1, gradient 1000.0 (00 00 7a 44)]
+	frame 98 03 cd 02 02 09 00 00 00 c4 08 01 00 00 00 00 00 00 00 c4 04 00 00 7a 44 \
 	    >&"$conn"
 	read_frame "$PS_TMP/reply" || fail "no reply to the PUSH"
-	# [2, ERROR, 9, server id, 0, 0, PS_ERR_CLIENT (1), text]
+	# [3, ERROR, 9, server id, 0, 0, PS_ERR_CLIENT (1), text]
 	run hex "$PS_TMP/reply"
-	assert_output --regexp '^98 02 03 09 [0-7][0-9a-f] 00 00 01 '
+	assert_output --regexp '^98 03 03 09 [0-7][0-9a-f] 00 00 01 '
 	run printable "$PS_TMP/reply"
 	assert_output --partial "PUSH is not accepted from a server"
 	# still open: a STATUS, which any role may send, gets its STATUS_OK
-	# [2, STATUS (cd 03 00), 10, 0, 0, 0] -> [2, STATUS_OK (cd 03 01), 10, id, epoch 1, 0, map]
-	frame 96 02 cd 03 00 0a 00 00 00 >&"$conn"
+	# [3, STATUS (cd 03 00), 10, 0, 0, 0] -> [3, STATUS_OK (cd 03 01), 10, id, epoch 1, 0, map]
+	frame 96 03 cd 03 00 0a 00 00 00 >&"$conn"
 	read_frame "$PS_TMP/reply" || fail "no reply to the STATUS"
 	run hex "$PS_TMP/reply"
-	assert_output --regexp '^97 02 cd 03 01 0a [0-7][0-9a-f] 01 00 8[0-9a-f] '
+	assert_output --regexp '^97 03 cd 03 01 0a [0-7][0-9a-f] 01 00 8[0-9a-f] '
 	disconnect
 	# the refused PUSH changed nothing: key 1 still reads 0 to a worker
 	connect
-	frame $HELLO >&"$conn"
-	run read_bytes 13
-	assert_output --regexp "$HELLO_OK_RE"
+	ps_handshake 2
 	frame $PULL_KEY1 >&"$conn"
 	run read_bytes 19
 	assert_output --regexp "$PULL_OK_ZERO_RE"
@@ -364,15 +419,13 @@ fds_at_least() {
 @test "a message of an unknown type gets an ERROR and the connection stays open" {
 	start_cluster 1 1
 	connect
-	frame $HELLO >&"$conn"
-	run read_bytes 13
-	assert_output --regexp "$HELLO_OK_RE"
-	# [2, 0x0999 (cd 09 99), 10, 0, 0, 0]
-	frame 96 02 cd 09 99 0a 00 00 00 >&"$conn"
+	ps_handshake 2
+	# [3, 0x0999 (cd 09 99), 10, 0, 0, 0]
+	frame 96 03 cd 09 99 0a 00 00 00 >&"$conn"
 	read_frame "$PS_TMP/reply" || fail "no reply to the unknown message"
-	# [2, ERROR, 10, server id, 0, 0, PS_ERR_CLIENT (1), text]
+	# [3, ERROR, 10, server id, 0, 0, PS_ERR_CLIENT (1), text]
 	run hex "$PS_TMP/reply"
-	assert_output --regexp '^98 02 03 0a [0-7][0-9a-f] 00 00 01 '
+	assert_output --regexp '^98 03 03 0a [0-7][0-9a-f] 00 00 01 '
 	run printable "$PS_TMP/reply"
 	assert_output --partial "unknown message type 2457"
 	# still open: a good PULL is answered
@@ -386,16 +439,14 @@ fds_at_least() {
 @test "a MAP from a worker is refused, and the server keeps its map" {
 	start_cluster 1 1
 	connect
-	frame $HELLO >&"$conn"
-	run read_bytes 13
-	assert_output --regexp "$HELLO_OK_RE"
+	ps_handshake 2
 	# a map of the right format that would take every slot away:
-	# [2, MAP (cd 01 02), 11, 0, 0, 0, epoch 99, no servers, empty owners bin]
-	frame 99 02 cd 01 02 0b 00 00 00 63 90 c4 00 >&"$conn"
+	# [3, MAP (cd 01 02), 11, 0, 0, 0, epoch 99, no servers, empty owners bin]
+	frame 99 03 cd 01 02 0b 00 00 00 63 90 c4 00 >&"$conn"
 	read_frame "$PS_TMP/reply" || fail "no reply to the MAP"
-	# [2, ERROR, 11, server id, 0, 0, PS_ERR_CLIENT (1), text]
+	# [3, ERROR, 11, server id, 0, 0, PS_ERR_CLIENT (1), text]
 	run hex "$PS_TMP/reply"
-	assert_output --regexp '^98 02 03 0b [0-7][0-9a-f] 00 00 01 '
+	assert_output --regexp '^98 03 03 0b [0-7][0-9a-f] 00 00 01 '
 	run printable "$PS_TMP/reply"
 	assert_output --partial "MAP is not accepted from a worker"
 	# still open, and still at epoch 1 serving key 1's slot
@@ -410,30 +461,28 @@ fds_at_least() {
 @test "a HEARTBEAT in the wrong format gets an ERROR and the scheduler serves on" {
 	start_cluster 1 1
 	connect "$SCHED_PORT"
-	frame $HELLO >&"$conn"
-	# [2, HELLO_OK, 0, 0, 0, 0, role scheduler, scheduler id]
-	run read_bytes 13
-	assert_output --regexp '^00 00 00 09 98 02 02 00 [0-7][0-9a-f] 00 00 00 [0-7][0-9a-f]$'
-	# no argument, as in version 1: [2, HEARTBEAT (cd 01 05), 12, 0, 0, 0]
-	frame 96 02 cd 01 05 0c 00 00 00 >&"$conn"
+	# the scheduler's HELLO_OK says role scheduler (0)
+	ps_handshake 2 0
+	# no argument, as in version 1: [3, HEARTBEAT (cd 01 05), 12, 0, 0, 0]
+	frame 96 03 cd 01 05 0c 00 00 00 >&"$conn"
 	read_frame "$PS_TMP/reply" || fail "no reply to the HEARTBEAT"
-	# [2, ERROR, 12, scheduler id, 0, 0, PS_ERR_CLIENT (1), text]
+	# [3, ERROR, 12, scheduler id, 0, 0, PS_ERR_CLIENT (1), text]
 	run hex "$PS_TMP/reply"
-	assert_output --regexp '^98 02 03 0c [0-7][0-9a-f] 00 00 01 '
+	assert_output --regexp '^98 03 03 0c [0-7][0-9a-f] 00 00 01 '
 	run printable "$PS_TMP/reply"
 	assert_output --partial "HEARTBEAT has 0 arguments, want 1"
-	# a number where the stats map goes: [2, HEARTBEAT, 13, 0, 0, 0, 7]
-	frame 97 02 cd 01 05 0d 00 00 00 07 >&"$conn"
+	# a number where the stats map goes: [3, HEARTBEAT, 13, 0, 0, 0, 7]
+	frame 97 03 cd 01 05 0d 00 00 00 07 >&"$conn"
 	read_frame "$PS_TMP/reply" || fail "no reply to the second HEARTBEAT"
 	run hex "$PS_TMP/reply"
-	assert_output --regexp '^98 02 03 0d [0-7][0-9a-f] 00 00 01 '
+	assert_output --regexp '^98 03 03 0d [0-7][0-9a-f] 00 00 01 '
 	run printable "$PS_TMP/reply"
 	assert_output --partial "HEARTBEAT argument 1 is not a map"
-	# still open: [2, STATUS, 14, 0, 0, 0] gets [2, STATUS_OK, 14, ...]
-	frame 96 02 cd 03 00 0e 00 00 00 >&"$conn"
+	# still open: [3, STATUS, 14, 0, 0, 0] gets [3, STATUS_OK, 14, ...]
+	frame 96 03 cd 03 00 0e 00 00 00 >&"$conn"
 	read_frame "$PS_TMP/reply" || fail "no reply to the STATUS"
 	run hex "$PS_TMP/reply"
-	assert_output --regexp '^9[0-9a-f] 02 cd 03 01 0e '
+	assert_output --regexp '^9[0-9a-f] 03 cd 03 01 0e '
 	disconnect
 	# and the job still runs to its end
 	run --separate-stderr worker <"$HEART"
@@ -448,19 +497,22 @@ fds_at_least() {
 	local pid fds i
 	pid=$(ps_pid server0)
 	fds=$(open_fds "$pid")
-	# half a length, a length and half a body, after HELLO or not; 64 at once, 4 times
-	local hello
-	hello=$(printf '\\x%s' 00 00 00 0b $HELLO)
+	# half a length, a length and half a body, after the HELLO (the AUTH awaited) and
+	# after the whole handshake, or nothing at all; 64 at once, 4 times
+	local hello auth
+	hello=$(printf '\\x%s' 00 00 00 1d $HELLO)
+	auth=$(printf '\\x%s' 00 00 00 09 $PS_AUTH)
 	for _ in 1 2 3 4; do
 		local open=()
 		for ((i = 0; i < 64; i++)); do
 			exec {c}<>"/dev/tcp/127.0.0.1/$SERVER_PORT"
 			# shellcheck disable=SC2059
-			case $((i % 4)) in
+			case $((i % 5)) in
 			0) printf '\x00\x00' >&"$c" ;;
-			1) printf '\x00\x00\x00\x40\x99\x02' >&"$c" ;;
-			2) printf "$hello\\x00\\x00\\x01\\x00\\x97\\x02\\xcd" >&"$c" ;;
-			3) ;;
+			1) printf '\x00\x00\x00\x40\x9a\x03' >&"$c" ;;
+			2) printf "$hello\\x00\\x00\\x00\\x09\\x97\\x03" >&"$c" ;;
+			3) printf "$hello$auth\\x00\\x00\\x01\\x00\\x97\\x03\\xcd" >&"$c" ;;
+			4) ;;
 			esac
 			open+=("$c")
 		done
@@ -484,12 +536,12 @@ fds_at_least() {
 	read_to_close "$PS_TMP/reply" || fail "the scheduler did not close the connection"
 	disconnect
 	connect "$SCHED_PORT"
-	frame $HELLO_V1 >&"$conn"
+	frame $HELLO_V2 >&"$conn"
 	read_to_close "$PS_TMP/reply" || fail "the scheduler did not close the connection"
 	disconnect
 	run printable "$PS_TMP/reply"
-	assert_output --partial "protocol version 1 is not supported"
-	assert_output --partial "this side speaks version 2"
+	assert_output --partial "protocol version 2 is not supported"
+	assert_output --partial "this side speaks version 3"
 	connect "$SCHED_PORT"
 	printf '\x7f\xff\xff\xff' >&"$conn"
 	read_to_close "$PS_TMP/reply" || fail "the scheduler did not close the connection"
@@ -531,8 +583,7 @@ fds_at_least() {
 # (without its length) into FILE.
 pull_key1() {
 	connect "$1"
-	frame $HELLO >&"$conn"
-	[[ $(read_bytes 13) =~ $HELLO_OK_RE ]] || { echo "no HELLO_OK" >&2; return 1; }
+	ps_handshake 2 || return 1
 	frame $PULL_KEY1 >&"$conn"
 	read_frame "$2" || { echo "no reply to the PULL" >&2; return 1; }
 	disconnect
@@ -572,8 +623,8 @@ mp_str() {
 		reply[i]=$(hex "$PS_TMP/reply$i")
 	done
 	# Each server serves half the slots: one answers PULL_OK, the other MOVED.
-	# [2, PULL_OK, 5, server id, epoch 1, 0, bin of one float 0]
-	local ok='^97 02 cd 02 01 05 [0-7][0-9a-f] 01 00 c4 04 00 00 00 00$'
+	# [3, PULL_OK, 5, server id, epoch 1, 0, bin of one float 0]
+	local ok='^97 03 cd 02 01 05 [0-7][0-9a-f] 01 00 c4 04 00 00 00 00$'
 	local owner moved
 	if [[ ${reply[0]} =~ $ok ]]; then
 		owner=0 moved=1
@@ -582,10 +633,10 @@ mp_str() {
 	else
 		fail "no PULL_OK: replies '${reply[0]}' and '${reply[1]}'"
 	fi
-	# [2, MOVED (cd 02 04), 5, the moved server's id, epoch 1, 0, server epoch 1,
+	# [3, MOVED (cd 02 04), 5, the moved server's id, epoch 1, 0, server epoch 1,
 	#  owners: one, [owner id, owner host, owner port],
 	#  bin of one (slot of key 1, owner index 0) pair, uint16 LE each]
-	body="99 02 cd 02 04 05 $(mp_uint "${id[moved]}") 01 00 01"
+	body="99 03 cd 02 04 05 $(mp_uint "${id[moved]}") 01 00 01"
 	body+=" 91 93 $(mp_uint "${id[owner]}") $(mp_str "${host[owner]}")"
 	body+=" $(mp_uint "${port[owner]}")"
 	body+=" c4 04 [0-9a-f]{2} [0-3][0-9a-f] 00 00"

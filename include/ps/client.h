@@ -49,6 +49,7 @@ struct ps_client {
 	size_t			*acked;		/* chunks of each server's run answered */
 	uint8_t			*down;		/* connection lost in this attempt */
 	uint32_t		 lost;		/* node id of the last server lost */
+	char			*lost_cause;	/* and why, for the message if all else fails */
 	uint32_t		 fpk;		/* floats per key of the call under way */
 	int			 stale;		/* a slot's owner is unknown: fetch the map */
 	int			 in_order;	/* order[] is 0, 1, 2, ...: copy in bulk */

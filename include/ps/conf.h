@@ -38,6 +38,10 @@ struct ps_conf {
 	double		 heartbeat_timeout;	/* net.heartbeat_timeout, 10 (seconds) */
 	int		 connect_retries;	/* net.connect_retries, 10: to the scheduler, with
 						 * a doubling delay, 0.1 s up to 5 s */
+	double		 request_timeout;	/* net.request_timeout, 60 (seconds): a client
+						 * waiting for a server's reply */
+	char		*secret_file;		/* net.secret_file, "": the shared secret's
+						 * file (ps/auth.h); empty: none */
 	/* checkpoints */
 	char		*ckpt_dir;		/* ckpt.dir, "ckpt": ps-ckpt's folder of
 						 * checkpoints, relative to its working

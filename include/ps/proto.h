@@ -20,14 +20,17 @@
 
 #include <stdint.h>
 
-#define PS_PROTOCOL_VERSION	2
+#define PS_PROTOCOL_VERSION	3
 #define PS_HDR_FIELDS		6
 
 enum ps_msg_type {
 	/* 0x00xx: handshake and errors */
-	PS_MSG_HELLO = 0x0001,		/* role, node id, program name */
-	PS_MSG_HELLO_OK,		/* role, node id of the answering side */
+	PS_MSG_HELLO = 0x0001,		/* role, node id, program name, nonce */
+	PS_MSG_HELLO_OK,		/* role, node id of the answering side, its nonce,
+					 * its proof of the secret (ps/auth.h) */
 	PS_MSG_ERROR,			/* error code, text: the reply to any request */
+	PS_MSG_AUTH,			/* the connecting side's proof of the secret */
+	PS_MSG_AUTH_OK,			/* (none): the proof is good */
 
 	/* 0x01xx: membership */
 	PS_MSG_REGISTER = 0x0100,	/* role, host, port where it listens (0: none) */
@@ -105,6 +108,7 @@ enum ps_err {
 	PS_ERR_VERSION,		/* protocol versions differ */
 	PS_ERR_STATE,		/* not now: e.g. the cluster is full or not ready */
 	PS_ERR_TIMEOUT,		/* a peer the request needed did not answer in time */
+	PS_ERR_AUTH,		/* no proof, or a wrong proof, of the shared secret */
 };
 
 /* One row of the protocol table. */

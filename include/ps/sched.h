@@ -55,6 +55,7 @@ struct sched {
 	char			*barrier;	/* name of the open barrier, or NULL */
 	int			 ending;
 	int			 stopping;	/* ps-ctl shutdown */
+	int			 lost_server;	/* one holding slots: the job ends, failed */
 	int			 lingering;	/* cluster.linger, and no worker left */
 	int			 failed;
 	struct reshard		*reshard;	/* the slot moves under way, or NULL */

@@ -33,6 +33,8 @@ struct server {
 	int			 status;	/* exit status */
 	uint32_t		 id;
 	int			 port;
+	const char		*host;		/* where it listens (ps/auth.h) */
+	char			 advertised[64];	/* what the map gives workers */
 	struct ps_map		 map;
 	struct ps_store		 store;
 	uint32_t		 moved_to[PS_NSLOTS];	/* node a slot was handed to */

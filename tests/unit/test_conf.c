@@ -626,8 +626,9 @@ test_get_and_names(void)
 	fclose(f);
 	for (i = 0; (name = conf_option_name(i)) != NULL; i++)
 		CHECK_CONTAINS(table, name);
-	CHECK(i == 24);	/* with ckpt.dir, cluster.linger, server.advertise,
-			 * scheduler.metrics_port, net.connect_retries */
+	CHECK(i == 26);	/* with ckpt.dir, cluster.linger, server.advertise,
+			 * scheduler.metrics_port, net.connect_retries,
+			 * net.request_timeout, net.secret_file */
 	CHECK_STR(conf_option_name(0), "scheduler.host");
 	CHECK_CONTAINS(table, "64K..2G");
 	CHECK_CONTAINS(table, "sgd, adagrad, ftrl, sum");

@@ -5,6 +5,7 @@
  * done in double and rounded once when stored. The cost is a few cycles per coordinate,
  * far below the cache miss that fetched the block.
  */
+#include <float.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -79,6 +80,22 @@ ftrl_w(const struct ps_optim *o, double z, double sqrt_n)
 	    (o->beta + sqrt_n + alpha * o->l2);
 }
 
+/*
+ * A new value of the state, as a float. Finite gradients can still overflow a float
+ * (3e38 pushed twice, or squared for AdaGrad and FTRL): the state saturates at
+ * +-FLT_MAX instead, so no sequence of finite gradients makes a weight infinite or
+ * NaN. The maths is in double, where these values are finite.
+ */
+static inline float
+sat(double v)
+{
+	if (v > FLT_MAX)
+		return FLT_MAX;
+	if (v < -FLT_MAX)
+		return -FLT_MAX;
+	return (float)v;
+}
+
 static void
 ftrl_push(const struct ps_optim *o, float *state, const float *g)
 {
@@ -99,8 +116,8 @@ ftrl_push(const struct ps_optim *o, float *state, const float *g)
 		 * cancellation of the difference when g^2 is small next to n.
 		 */
 		sigma = sq_new > 0 ? g2 / ((sq_new + sq_old) * o->alpha) : 0;
-		z[i] = (float)(z[i] + gi - sigma * w);
-		n[i] = (float)(n_old + g2);
+		z[i] = sat(z[i] + gi - sigma * w);
+		n[i] = sat(n_old + g2);
 	}
 }
 
@@ -116,8 +133,8 @@ adagrad_push(const struct ps_optim *o, float *state, const float *g)
 		if (gi == 0)
 			continue;	/* no step; also keeps 0/0 away when eps is 0 */
 		s_new = s[i] + gi * gi;
-		s[i] = (float)s_new;
-		w[i] = (float)(w[i] - o->lr * gi / (sqrt(s_new) + o->eps));
+		s[i] = sat(s_new);
+		w[i] = sat(w[i] - o->lr * gi / (sqrt(s_new) + o->eps));
 	}
 }
 
@@ -129,11 +146,11 @@ optim_push(const struct ps_optim *o, float *restrict state, const float *restric
 	switch (o->kind) {
 	case PS_OPTIM_SUM:
 		for (i = 0; i < o->dim; i++)
-			state[i] += g[i];
+			state[i] = sat((double)state[i] + g[i]);
 		break;
 	case PS_OPTIM_SGD:
 		for (i = 0; i < o->dim; i++) {
-			state[i] = (float)(state[i] -
+			state[i] = sat(state[i] -
 			    o->lr * ((double)g[i] + (double)o->l2 * state[i]));
 		}
 		break;
@@ -159,7 +176,7 @@ optim_pull(const struct ps_optim *o, const float *state, float *w)
 		break;
 	case PS_OPTIM_FTRL:
 		for (i = 0; i < o->dim; i++)
-			w[i] = (float)ftrl_w(o, state[i], sqrt(state[o->dim + i]));
+			w[i] = sat(ftrl_w(o, state[i], sqrt(state[o->dim + i])));
 		break;
 	}
 }

@@ -42,6 +42,8 @@ struct batch {
 	size_t		 n;		/* examples */
 	size_t		 cap_n;
 	float		*labels;
+	uint64_t	*lines;		/* each example's line in its input */
+	const char	*input;		/* the input's name, for messages */
 	size_t		*end;		/* end of each example's features in keys[] */
 	uint64_t	*keys;		/* every feature of every example */
 	float		*vals;
@@ -138,6 +140,7 @@ static void
 batch_free(struct batch *b)
 {
 	free(b->labels);
+	free(b->lines);
 	free(b->end);
 	free(b->keys);
 	free(b->vals);
@@ -150,11 +153,12 @@ batch_free(struct batch *b)
 }
 
 static void
-batch_add(struct batch *b, const struct ps_example *ex)
+batch_add(struct batch *b, const struct ps_example *ex, uint64_t line)
 {
 	if (b->n == b->cap_n) {
 		b->cap_n = b->cap_n ? 2 * b->cap_n : 256;
 		b->labels = xreallocarray(b->labels, b->cap_n, sizeof *b->labels);
+		b->lines = xreallocarray(b->lines, b->cap_n, sizeof *b->lines);
 		b->end = xreallocarray(b->end, b->cap_n, sizeof *b->end);
 	}
 	if (b->nf + ex->nfeat > b->cap_f) {
@@ -168,6 +172,7 @@ batch_add(struct batch *b, const struct ps_example *ex)
 	memcpy(b->vals + b->nf, ex->vals, ex->nfeat * sizeof *b->vals);
 	b->nf += ex->nfeat;
 	b->labels[b->n] = ex->label;
+	b->lines[b->n] = line;
 	b->end[b->n] = b->nf;
 	b->n++;
 }
@@ -248,8 +253,19 @@ batch_run(struct worker *wk, enum batch_mode mode, char **cause)
 		case MODE_TRAIN:
 			eval_add(&wk->train, p, y);
 			d = p - y;	/* d logloss / d z */
-			for (j = from; j < b->end[i]; j++)
+			for (j = from; j < b->end[i]; j++) {
 				b->g[b->pos[j]] += (float)(d * b->vals[j]);
+				/* Huge feature values overflow a float: say where,
+				 * rather than push what a server must refuse. */
+				if (!isfinite(b->g[b->pos[j]])) {
+					xasprintf(cause, "%s:%" PRIu64 ": the gradient of "
+					    "its feature %u (value %g) overflows a float "
+					    "in this batch: scale the feature values down",
+					    b->input, b->lines[i],
+					    (unsigned)(j - from + 1), (double)b->vals[j]);
+					return -1;
+				}
+			}
 			if (bias)
 				b->g[bias_pos] += (float)d;
 			break;
@@ -312,7 +328,8 @@ worker_stream(struct worker *wk, FILE *in, const char *name, enum batch_mode mod
 			free(why);
 			continue;
 		}
-		batch_add(&wk->b, &wk->ex);
+		wk->b.input = name;
+		batch_add(&wk->b, &wk->ex, lineno);
 		progress_add(&wk->progress, 1);
 		if (wk->b.n == (size_t)wk->conf->batch_size &&
 		    batch_run(wk, mode, cause) != 0)

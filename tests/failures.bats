@@ -141,3 +141,30 @@ ps_children_have() {
 	[ "$status" -eq 0 ] || fail "the worker: exit $status: $(cat "$PS_TMP/early.log")"
 	grep -q '^train examples=270 ' "$PS_TMP/early.out" || fail "$(cat "$PS_TMP/early.out")"
 }
+
+@test "huge but finite gradients pushed again and again: every weight stays finite" {
+	local i
+	for i in $(seq 20); do echo "$((i % 2)) 1:3e38 2:1"; done >"$PS_TMP/huge.svm"
+	start_scheduler 1 1 -o cluster.linger=true	# workers one after the other
+	start_server
+	# one example a batch: each push is a finite 3e38 for FTRL's n and z
+	worker -o worker.batch_size=1 <"$PS_TMP/huge.svm" >/dev/null 2>"$PS_TMP/w1.log" ||
+	    fail "the worker failed: $(cat "$PS_TMP/w1.log")"
+	run --separate-stderr worker --predict <"$PS_TMP/huge.svm"
+	assert_success
+	[ "${#lines[@]}" -eq 20 ] || fail "${#lines[@]} predictions"
+	for i in "${lines[@]}"; do
+		[[ $i =~ ^[01]\.[0-9]{6}$ ]] || fail "a prediction is not a probability: '$i'"
+	done
+}
+
+@test "a batch whose summed gradient overflows a float: the worker names the line, pushes nothing" {
+	# a new model: every weight 0, so each example's gradient is -0.5 x 3e38,
+	# and the third one in the batch takes the sum past FLT_MAX
+	printf '1 1:3e38\n1 1:3e38\n1 1:3e38\n' >"$PS_TMP/over.svm"
+	start_cluster 1 1
+	run --separate-stderr worker <"$PS_TMP/over.svm"
+	[ "$status" -eq 1 ] || fail "exit $status"
+	[[ "$stderr" == *"stdin:3: the gradient of its feature 1 (value 3e+38) overflows a float"* ]] ||
+	    fail "$stderr"
+}

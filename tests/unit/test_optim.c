@@ -2,6 +2,7 @@
  * Optimizer maths against values worked out by hand: each expected number below is derived
  * in the comment next to it from the update rule, not by calling the code under test.
  */
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -353,6 +354,57 @@ test_l1(void)
 	CHECK(w[0] == 0);
 }
 
+/*
+ * Finite gradients as large as a float holds (3e38), pushed again and again, in both
+ * directions: every optimizer's state saturates at +-FLT_MAX, and every weight pulled
+ * stays finite (the issue: FTRL's n reached infinity and every weight became NaN).
+ */
+static void
+test_huge_gradients(void)
+{
+	static const enum ps_optim_kind kinds[] = { PS_OPTIM_SUM, PS_OPTIM_SGD,
+	    PS_OPTIM_ADAGRAD, PS_OPTIM_FTRL };
+	struct ps_optim	o;
+	float		s[4], w[2], g[2];
+	size_t		k, i, j;
+	int		finite;
+
+	for (k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+		memset(&o, 0, sizeof o);
+		o.kind = kinds[k];
+		o.dim = 2;
+		o.lr = 1e30f;	/* a rate nobody should use */
+		o.eps = 1e-6f;
+		o.alpha = 1e30f;
+		o.beta = 0;
+		o.l1 = 0;
+		o.l2 = 1.0f;
+		memset(s, 0, sizeof s);
+		finite = 1;
+		for (i = 0; i < 20; i++) {
+			g[0] = 3e38f;
+			g[1] = (i % 3) ? -3e38f : 3e38f;
+			optim_push(&o, s, g);
+			optim_pull(&o, s, w);
+			for (j = 0; j < optim_width(&o); j++)
+				finite &= isfinite(s[j]) != 0;
+			finite &= isfinite(w[0]) && isfinite(w[1]);
+		}
+		CHECK(finite);
+	}
+	/* sum saturates, and is exact below that */
+	o.kind = PS_OPTIM_SUM;
+	o.dim = 1;
+	s[0] = 3e38f;
+	g[0] = 3e38f;
+	optim_push(&o, s, g);
+	CHECK(s[0] == FLT_MAX);
+	s[0] = 1.5f;
+	g[0] = 2.25f;
+	optim_push(&o, s, g);
+	CHECK(s[0] == 3.75f);
+}
+
 int
 main(void)
 {
@@ -363,5 +415,6 @@ main(void)
 	RUN(test_ftrl);
 	RUN(test_layout);
 	RUN(test_l1);
+	RUN(test_huge_gradients);
 	return UNIT_DONE();
 }

@@ -128,6 +128,16 @@ static const struct conf_option conf_table[] = {
 	  "seconds a client waits for a server's reply before it gives up on it" },
 	{ "net.secret_file", CONF_STRING, OFF(secret_file), 0, 0, CONF_EMPTY,
 	  "", "file of the shared secret every connection proves (HMAC); empty: none" },
+	{ "net.max_connections", CONF_INT, OFF(max_connections), 1, 1000000, 0,
+	  "1024", "scheduler, server: connections accepted at once; past it the oldest "
+	  "still in its handshake is closed for a new one, or the new one refused" },
+	{ "net.handshake_timeout", CONF_DOUBLE, OFF(handshake_timeout), 0,
+	  DBL_MAX, CONF_GT|CONF_NOMAX, "10",
+	  "scheduler, server: seconds from accepting a connection to the end of its "
+	  "handshake (HELLO to AUTH_OK)" },
+	{ "net.frame_timeout", CONF_DOUBLE, OFF(frame_timeout), 0,
+	  DBL_MAX, CONF_GT|CONF_NOMAX, "30",
+	  "scheduler, server: seconds from a message's first byte to its last" },
 
 	{ "ckpt.dir", CONF_STRING, OFF(ckpt_dir), 0, 0, 0,
 	  "ckpt", "ps-ckpt: folder of the checkpoints (relative: to its working directory)" },
@@ -343,14 +353,47 @@ conf_parse_double(const char *s, double *d)
 	return 0;
 }
 
+/* The length of the valid UTF-8 sequence at s (RFC 3629) and its code point, or 0. */
+static size_t
+conf_utf8(const char *s, uint32_t *cp)
+{
+	const unsigned char	*p = (const unsigned char *)s;
+	size_t			 n, i;
+	uint32_t		 c;
+
+	if (p[0] < 0x80)
+		n = 1, c = p[0];
+	else if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		n = 2, c = p[0] & 0x1f;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		n = 3, c = p[0] & 0x0f;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		n = 4, c = p[0] & 0x07;
+	else
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)	/* also the NUL at the end */
+			return 0;
+		c = (c << 6) | (p[i] & 0x3f);
+	}
+	if ((n == 3 && c < 0x800) || (n == 4 && c < 0x10000) || c > 0x10ffff ||
+	    (c >= 0xd800 && c <= 0xdfff))
+		return 0;
+	*cp = c;
+	return n;
+}
+
 /* Parse text as option o's value and check its bounds; nothing is stored. */
 static int
 conf_parse_value(const struct conf_option *o, const char *s,
     union conf_value *v, char **cause)
 {
 	char		 range[128], *show, *end;
+	const char	*q;
 	long long	 ll, mult = 1;
 	double		 d;
+	size_t		 n;
+	uint32_t	 cp;
 	int		 b;
 	enum ps_optim_kind k;
 
@@ -364,6 +407,13 @@ conf_parse_value(const struct conf_option *o, const char *s,
 		if (*s == '\0' && !(o->flags & CONF_EMPTY)) {
 			xasprintf(cause, "%s: missing value", o->name);
 			goto fail;
+		}
+		/* YAML text is UTF-8, and conf_print's must load again (-o) */
+		for (q = s; *q != '\0'; q += n) {
+			if ((n = conf_utf8(q, &cp)) == 0) {
+				xasprintf(cause, "%s: '%s' is not UTF-8 text", o->name, show);
+				goto fail;
+			}
 		}
 		v->s = s;
 		break;
@@ -740,7 +790,8 @@ conf_print_string(const char *s, FILE *f)
 				    "off", "y", "n", "null" };
 	const char		*p;
 	unsigned char		 c;
-	size_t			 i;
+	uint32_t		 cp;
+	size_t			 i, n;
 	int			 plain = isalnum((unsigned char)*s);
 
 	for (p = s; plain && *p != '\0'; p++) {
@@ -757,14 +808,26 @@ conf_print_string(const char *s, FILE *f)
 	}
 
 	fputc('"', f);
-	for (; *s != '\0'; s++) {
+	for (; *s != '\0'; s += n) {
 		c = (unsigned char)*s;
+		n = 1;
 		if (c == '"' || c == '\\')
 			fprintf(f, "\\%c", c);
 		else if (c < 0x20 || c == 0x7f)
 			fprintf(f, "\\x%02x", c);
-		else
+		else if (c < 0x80)
 			fputc(c, f);
+		else if ((n = conf_utf8(s, &cp)) == 0) {
+			fputs("\\ufffd", f);	/* not from conf_set: it refuses these */
+			n = 1;
+		} else if (cp <= 0x9f || cp == 0x2028 || cp == 0x2029 || cp == 0xfeff ||
+		    cp == 0xfffe || cp == 0xffff) {
+			/* C1 controls (NEL breaks a line in YAML), line and paragraph
+			 * separators, BOM and non-characters: escaped, or libyaml
+			 * refuses them or folds the line */
+			fprintf(f, "\\u%04lx", (unsigned long)cp);
+		} else
+			fwrite(s, 1, n, f);
 	}
 	fputc('"', f);
 }

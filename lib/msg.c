@@ -18,6 +18,8 @@ wbuf_write(void *data, const char *buf, size_t len)
 {
 	struct ps_wbuf *w = data;
 
+	if (len == 0)		/* an empty bin's body, whose pointer may be NULL */
+		return 0;
 	wbuf_reserve(w, len);
 	memcpy(w->data + w->len, buf, len);
 	w->len += len;

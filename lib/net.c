@@ -96,7 +96,9 @@ net_listen(const char *host, int port, int *bound, char **cause)
 			continue;
 		}
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 128) == 0)
+		/* A backlog for a burst of a thousand connections (the kernel may
+		 * cap it: net.core.somaxconn) */
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 1024) == 0)
 			break;
 		saved = errno;
 		close(fd);

@@ -4,12 +4,23 @@
  * into place in large reads and decoded where it lies. A frame is refused by its length
  * before any of its body is buffered; a bad frame is answered with ERROR and the
  * connection closed; the process goes on serving everyone else.
+ *
+ * Bounded resources (after nginx's and redis' limits): until its handshake is done an
+ * accepted peer may send frames of PEER_HANDSHAKE_FRAME bytes at most, read into a
+ * small buffer, and must be done within net.handshake_timeout; any frame begun must be
+ * finished within net.frame_timeout (a slowloris is cut); a receive buffer grown for a
+ * large frame is given back after it; a peer whose replies pile up unread is not read
+ * from until they drain; at most net.max_connections accepted peers at once, the
+ * oldest still in its handshake making room for a new one; accept() out of
+ * descriptors pauses the listener instead of spinning.
  */
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
 #include <errno.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -36,8 +47,33 @@
 #define PEER_DEAD	0x20	/* gone: freed once nothing refers to it */
 #define PEER_AUTH	0x40	/* accepted: HELLO_OK sent, waiting for the AUTH */
 #define PEER_AUTH_OK	0x80	/* connected: AUTH sent, waiting for the AUTH_OK */
+#define PEER_ACCEPTED	0x100	/* came from the listener: counts in net.max_connections */
+#define PEER_FULL	0x200	/* its replies pile up unread: input paused */
+#define PEER_QUIET	0x400	/* closed by a limit: no "left during authentication" */
 /* Not yet a peer the owner knows of: it hears of no failure. */
 #define PEER_UNSEEN	(PEER_HELLO | PEER_AUTH)
+/* Either side of the handshake: frames are small (PEER_HANDSHAKE_FRAME). */
+#define PEER_SHAKING	(PEER_HELLO | PEER_AUTH | PEER_HELLO_OK | PEER_AUTH_OK)
+
+/*
+ * While a peer stays unproven, its frames are small: HELLO, HELLO_OK, AUTH, AUTH_OK and
+ * an ERROR are a few dozen bytes. A larger length is refused as soon as it is read,
+ * and the receive buffer reads this much at a time, so that a thousand half-open
+ * connections hold a few megabytes.
+ */
+#define PEER_HANDSHAKE_READ	((size_t)4096)
+/*
+ * Replies to one peer queued and not yet taken: past this its requests are left
+ * unread (TCP makes it wait) until the queue is back under half. A client has four
+ * requests of 4 MB at most in flight (lib/client.c), so it never gets here; a peer
+ * that only writes does, and costs no more than this.
+ */
+#define PEER_OUT_HIGH		((size_t)32 << 20)
+/* Descriptors kept for what is not an accepted peer: the listener, the scheduler,
+ * moves, log, event loop, checkpoint files. */
+#define PEER_FD_RESERVE		64
+/* After accept() fails for want of descriptors, the listener waits this long. */
+#define PEER_ACCEPT_PAUSE	1.0
 
 /*
  * After a last ERROR, close the way a web server does (a "lingering close"): send
@@ -65,7 +101,11 @@ struct ps_peer {
 	int			 fd;
 	struct event		*rev;
 	struct event		*wev;
-	struct event		*timer;		/* connect deadline, then linger deadline */
+	struct event		*timer;		/* handshake deadline, then linger deadline */
+	struct event		*ftimer;	/* the frame under way must end by then */
+	double			 frame_since;	/* when its first bytes came; 0: none */
+	struct ps_peer		*shake_prev;	/* accepted peers in the handshake, */
+	struct ps_peer		*shake_next;	/* oldest first: the first to go */
 	struct evbuffer		*out;
 	struct ps_rbuf		 in;
 	size_t			 want;		/* bytes the next frame needs */
@@ -102,9 +142,22 @@ struct ps_defer {
 
 struct ps_listener {
 	struct event	*ev;
+	struct event	*pause;		/* out of descriptors: accept again then */
 	int		 fd;
+	int		 starved;	/* accept() failed for want of descriptors */
 	listen_cb	 cb;
 	void		*arg;
+};
+
+/*
+ * A log line that a flood would repeat: the first is written at once, the ones after
+ * it within a second only counted, and said in one line ("and 57 more") when the
+ * second is over (the listener's flush timer), so a flood writes a line a second.
+ */
+struct ratelog {
+	double		 last;		/* when the last line was written */
+	unsigned int	 more;		/* lines held back since */
+	char		 line[160];	/* the last one held back */
 };
 
 /*
@@ -115,7 +168,9 @@ struct ps_listener {
  */
 #define POOL_SIZE	8
 #define POOL_MIN	((size_t)64 << 10)	/* frames at least this big go by reference */
-#define POOL_MAX	((size_t)64 << 20)	/* buffers above this are freed, not kept */
+#define POOL_MAX	((size_t)16 << 20)	/* buffers above this are freed, not kept:
+						 * replies are 4 MB (8 MB buffers), and
+						 * the pool holds 128 MB at most */
 
 static struct {
 	char	*data;
@@ -124,6 +179,13 @@ static struct {
 
 static struct ps_peer	*all_peers;
 static struct ps_defer	*all_defers;
+/* The limits (peer_set_limits) and what counts against them. */
+static int		 max_conns = 1024;
+static double		 shake_timeout = 10;
+static double		 frame_timeout = 30;
+static unsigned int	 naccepted;
+static struct ps_peer	*shake_head, *shake_tail;
+static struct ratelog	 rl_full, rl_timeout;
 static uint32_t		 self_role;
 static uint32_t		 self_id;
 static char		 self_name[32] = "ps";
@@ -135,6 +197,8 @@ static void	peer_write_cb(evutil_socket_t, short, void *);
 static void	peer_linger(struct ps_peer *);
 static void	peer_gone(struct ps_peer *);
 static void	defer_free(struct ps_defer *);
+static void	peer_failq(struct ps_peer *, int, unsigned int, const char *, ...)
+		    PS_PRINTF(4, 5);
 
 void
 peer_set_self(uint32_t role, uint32_t id, const char *progname)
@@ -157,18 +221,162 @@ peer_bytes(uint64_t *in, uint64_t *out)
 	*out = bytes_out;
 }
 
+void
+peer_set_limits(int max_connections, double handshake_timeout, double frame_secs)
+{
+	struct rlimit rl;
+	rlim_t want;
+
+	max_conns = max_connections;
+	shake_timeout = handshake_timeout;
+	frame_timeout = frame_secs;
+	/* As redis does for maxclients: raise the soft limit on descriptors as far as
+	 * the hard one allows. Past it, accept() pauses (listener_accept). */
+	want = (rlim_t)max_connections + PEER_FD_RESERVE;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur >= want)
+		return;
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want)
+		want = rl.rlim_max;
+	if (want > rl.rlim_cur) {
+		rl.rlim_cur = want;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+			log_debug("open files limit raised to %llu for net.max_connections",
+			    (unsigned long long)want);
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+	    rl.rlim_cur < (rlim_t)max_connections + PEER_FD_RESERVE)
+		log_warnx("net.max_connections is %d, but the open files limit is %llu "
+		    "(ulimit -n): past about %llu connections, new ones wait", max_connections,
+		    (unsigned long long)rl.rlim_cur, rl.rlim_cur > PEER_FD_RESERVE ?
+		    (unsigned long long)(rl.rlim_cur - PEER_FD_RESERVE) : 0ULL);
+}
+
+/* The ratelogs' lines held back, once their second is over. */
+static struct event	*rl_flush_ev;
+
+static void
+ratelog_flush(struct ratelog *rl, double now)
+{
+	if (rl->more == 0 || now - rl->last < 1.0)
+		return;
+	if (rl->more == 1)
+		log_warnx("%s", rl->line);
+	else
+		log_warnx("%s (and %u more like it in the last second)", rl->line,
+		    rl->more - 1);
+	rl->more = 0;
+	rl->last = now;
+}
+
+static void
+ratelog_arm(void)
+{
+	struct timeval tv = { 0, 250000 };
+
+	if (rl_flush_ev != NULL && !evtimer_pending(rl_flush_ev, NULL))
+		evtimer_add(rl_flush_ev, &tv);
+}
+
+static void
+ratelog_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	double now = net_now();
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	ratelog_flush(&rl_full, now);
+	ratelog_flush(&rl_timeout, now);
+	if (rl_full.more > 0 || rl_timeout.more > 0)
+		ratelog_arm();
+}
+
+static void PS_PRINTF(3, 4)
+ratelog(struct event_base *base, struct ratelog *rl, const char *fmt, ...)
+{
+	double now = net_now();
+	va_list ap;
+
+	if (rl_flush_ev == NULL && (rl_flush_ev = evtimer_new(base, ratelog_flush_cb,
+	    NULL)) == NULL)
+		fatalx("evtimer_new failed");
+	va_start(ap, fmt);
+	vsnprintf(rl->line, sizeof rl->line, fmt, ap);
+	va_end(ap);
+	ratelog_flush(rl, now);
+	if (rl->more == 0 && now - rl->last >= 1.0) {
+		log_warnx("%s", rl->line);
+		rl->last = now;
+		return;
+	}
+	rl->more++;
+	ratelog_arm();
+}
+
+/* Accepted peers still in their handshake, oldest first. */
+static void
+shake_add(struct ps_peer *p)
+{
+	p->shake_prev = shake_tail;
+	p->shake_next = NULL;
+	if (shake_tail != NULL)
+		shake_tail->shake_next = p;
+	else
+		shake_head = p;
+	shake_tail = p;
+}
+
+static void
+shake_del(struct ps_peer *p)
+{
+	if (p->shake_prev == NULL && shake_head != p)
+		return;		/* not in the list */
+	if (p->shake_prev != NULL)
+		p->shake_prev->shake_next = p->shake_next;
+	else
+		shake_head = p->shake_next;
+	if (p->shake_next != NULL)
+		p->shake_next->shake_prev = p->shake_prev;
+	else
+		shake_tail = p->shake_prev;
+	p->shake_prev = p->shake_next = NULL;
+}
+
+/*
+ * glibc keeps freed memory below its mmap threshold (which grows, up to 32 MB, with
+ * the blocks freed) in the heap, where a buffer freed amid others is not given back.
+ * After a receive buffer of some size is freed, hand the free pages back.
+ */
+static void
+peer_trim(size_t freed)
+{
+	static size_t owed;
+
+	owed += freed;
+	if (owed >= RBUF_KEEP) {
+		malloc_trim(0);
+		owed = 0;
+	}
+}
+
 static void
 peer_destroy(struct ps_peer *p)
 {
+	size_t cap = p->in.cap;
+
 	if (p->prev != NULL)
 		p->prev->next = p->next;
 	else
 		all_peers = p->next;
 	if (p->next != NULL)
 		p->next->prev = p->prev;
+	if (p->flags & PEER_ACCEPTED)
+		naccepted--;
+	shake_del(p);
 	event_free(p->rev);
 	event_free(p->wev);
 	event_free(p->timer);
+	event_free(p->ftimer);
 	evbuffer_free(p->out);
 	if (p->unsent != NULL)
 		evbuffer_free(p->unsent);
@@ -177,6 +385,8 @@ peer_destroy(struct ps_peer *p)
 	rbuf_free(&p->in);
 	wbuf_free(&p->scratch);
 	free(p);
+	if (cap > RBUF_MIN_READ)
+		peer_trim(cap);
 }
 
 static void
@@ -216,13 +426,15 @@ peer_gone(struct ps_peer *p)
 		return;
 	/* The connecting side checks our proof first: a peer that leaves here found
 	 * that the secrets differ (its own message says which way). */
-	if (p->flags & PEER_AUTH)
+	if ((p->flags & PEER_AUTH) && !(p->flags & PEER_QUIET))
 		log_warnx("%s: left during authentication (net.secret_file differs, or is "
 		    "set on one side only)", p->info.name);
 	p->flags |= PEER_DEAD;
+	shake_del(p);
 	event_del(p->rev);
 	event_del(p->wev);
 	event_del(p->timer);
+	event_del(p->ftimer);
 	peer_fail_pending(p, peer_why(p));
 	p->cb = NULL;
 	if (cb != NULL && !(p->flags & PEER_UNSEEN))
@@ -237,11 +449,62 @@ peer_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	if (p->flags & (PEER_LINGER | PEER_CLOSING)) {
+		/* Lingering over, or the last ERROR not taken in time. */
+		peer_gone(p);
+		return;
+	}
 	if (p->flags & (PEER_CONNECTING | PEER_HELLO_OK | PEER_AUTH_OK)) {
 		snprintf(p->why, sizeof p->why, "no handshake within %d s", NET_CONNECT_SECS);
 		log_warnx("%s: %s", p->info.name, p->why);
+		peer_gone(p);
+		return;
+	}
+	if (p->flags & PEER_UNSEEN) {
+		/* Accepted, and not through HELLO and AUTH in time. */
+		ratelog(event_get_base(p->rev), &rl_timeout, "%s: no handshake within %g s "
+		    "(net.handshake_timeout); closing the connection", p->info.name,
+		    shake_timeout);
+		p->flags |= PEER_QUIET;
+		peer_failq(p, 1, PS_ERR_TIMEOUT, "no handshake within %g s "
+		    "(net.handshake_timeout)", shake_timeout);
+		return;
 	}
 	peer_gone(p);
+}
+
+/* The frame under way is late: cut it (the clock started with its first bytes). */
+static void
+peer_ftimer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct ps_peer *p = arg;
+	double left;
+	struct timeval tv;
+	const unsigned char *b;
+	char len[48] = "";
+
+	(void)fd;
+	(void)what;
+	if (p->frame_since == 0 || (p->flags & (PEER_DEAD | PEER_CLOSING)))
+		return;
+	left = p->frame_since + frame_timeout - net_now();
+	if (left > 0.001) {	/* a later frame: its own time */
+		tv.tv_sec = (time_t)left;
+		tv.tv_usec = (suseconds_t)((left - (double)tv.tv_sec) * 1e6);
+		evtimer_add(p->ftimer, &tv);
+		return;
+	}
+	if (p->in.end - p->in.start >= 4) {
+		b = (const unsigned char *)p->in.data + p->in.start;
+		snprintf(len, sizeof len, " of %zu bytes", ((size_t)b[0] << 24) |
+		    ((size_t)b[1] << 16) | ((size_t)b[2] << 8) | b[3]);
+	}
+	ratelog(event_get_base(p->rev), &rl_timeout, "%s: a frame%s not finished within "
+	    "%g s (net.frame_timeout; %zu bytes came); closing the connection",
+	    p->info.name, len, frame_timeout, p->in.end - p->in.start);
+	p->flags |= PEER_QUIET;
+	peer_failq(p, 1, PS_ERR_TIMEOUT, "a frame%s not finished within %g s "
+	    "(net.frame_timeout)", len, frame_timeout);
 }
 
 static struct ps_peer *
@@ -263,7 +526,8 @@ peer_new(struct event_base *base, int fd, size_t max_frame, peer_cb cb, void *ar
 	p->rev = event_new(base, fd, EV_READ | EV_PERSIST, peer_read_cb, p);
 	p->wev = event_new(base, fd, EV_WRITE | EV_PERSIST, peer_write_cb, p);
 	p->timer = evtimer_new(base, peer_timer_cb, p);
-	if (p->rev == NULL || p->wev == NULL || p->timer == NULL)
+	p->ftimer = evtimer_new(base, peer_ftimer_cb, p);
+	if (p->rev == NULL || p->wev == NULL || p->timer == NULL || p->ftimer == NULL)
 		fatalx("event_new failed");
 	p->next = all_peers;
 	if (all_peers != NULL)
@@ -290,16 +554,29 @@ peer_close_all(void)
 		free(pool[i].data);
 		pool[i].data = NULL;
 	}
+	if (rl_flush_ev != NULL) {
+		event_free(rl_flush_ev);
+		rl_flush_ev = NULL;
+	}
 }
 
 struct ps_peer *
 peer_accept(struct event_base *base, int fd, size_t max_frame, peer_cb cb, void *arg)
 {
 	struct ps_peer *p = peer_new(base, fd, max_frame, cb, arg);
+	struct timeval tv;
 
-	p->flags |= PEER_HELLO;
+	p->flags |= PEER_HELLO | PEER_ACCEPTED;
+	naccepted++;
+	shake_add(p);
+	p->in.min_read = PEER_HANDSHAKE_READ;
 	net_peername(fd, p->info.name, sizeof p->info.name);
 	event_add(p->rev, NULL);
+	if (shake_timeout > 0) {
+		tv.tv_sec = (time_t)shake_timeout;
+		tv.tv_usec = (suseconds_t)((shake_timeout - (double)tv.tv_sec) * 1e6);
+		event_add(p->timer, &tv);
+	}
 	return p;
 }
 
@@ -345,6 +622,7 @@ peer_connect(struct event_base *base, const char *host, int port, const char *na
 	if (fd == -1)
 		fatal("socket");
 	p = peer_new(base, fd, max_frame, cb, arg);
+	p->in.min_read = PEER_HANDSHAKE_READ;
 	snprintf(p->info.name, sizeof p->info.name, "%s (%s:%d)", name, host, port);
 	p->flags |= PEER_CONNECTING | PEER_HELLO_OK;
 	/* What the owner sends goes after our AUTH, which needs the HELLO_OK. */
@@ -497,31 +775,57 @@ peer_error(struct ps_peer *p, const struct ps_msg *m, unsigned int code,
 	free(text);
 }
 
-void
-peer_fail(struct ps_peer *p, unsigned int code, const char *fmt, ...)
+static void
+peer_failv(struct ps_peer *p, int quiet, unsigned int code, const char *fmt, va_list ap)
 {
-	va_list ap;
 	char *text;
 	peer_cb cb = p->cb;
+	struct timeval tv;
 
 	if (p->flags & (PEER_DEAD | PEER_CLOSING))
 		return;
-	va_start(ap, fmt);
 	xvasprintf(&text, fmt, ap);
-	va_end(ap);
-	log_warnx("%s: %s; closing the connection", p->info.name, text);
+	if (!quiet)
+		log_warnx("%s: %s; closing the connection", p->info.name, text);
 	peer_send_error(p, 0, code, text);
 	free(text);
 
-	/* Tell the owner now; keep the socket only to flush the ERROR. */
+	/* Tell the owner now; keep the socket only to flush the ERROR, and not for
+	 * ever if the peer takes nothing. */
 	p->flags |= PEER_CLOSING;
+	p->frame_since = 0;
 	event_del(p->rev);
+	event_del(p->ftimer);
+	tv.tv_sec = (time_t)(frame_timeout > 0 ? frame_timeout : 30);
+	tv.tv_usec = 0;
+	event_add(p->timer, &tv);
 	peer_fail_pending(p, "connection closed");
 	p->cb = NULL;
 	if (cb != NULL && !(p->flags & PEER_UNSEEN))
 		cb(p, NULL, p->arg);
 	if (evbuffer_get_length(p->out) == 0)
 		peer_linger(p);
+}
+
+void
+peer_fail(struct ps_peer *p, unsigned int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	peer_failv(p, 0, code, fmt, ap);
+	va_end(ap);
+}
+
+/* peer_fail, the line logged (or not) by the caller. */
+static void
+peer_failq(struct ps_peer *p, int quiet, unsigned int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	peer_failv(p, quiet, code, fmt, ap);
+	va_end(ap);
 }
 
 void
@@ -651,6 +955,9 @@ peer_auth(struct ps_peer *p, struct ps_msg *m)
 		return;
 	}
 	p->flags &= ~PEER_AUTH;
+	shake_del(p);
+	event_del(p->timer);
+	p->in.min_read = 0;
 	h = msg_reply_hdr(m, PS_MSG_AUTH_OK, self_id, 0);
 	msg_simple(&p->scratch, &h);
 	peer_send(p, &p->scratch);
@@ -733,6 +1040,7 @@ peer_auth_ok(struct ps_peer *p, struct ps_msg *m)
 	}
 	p->flags &= ~PEER_AUTH_OK;
 	event_del(p->timer);
+	p->in.min_read = 0;
 	log_debug("%s: connected (%s)", p->info.name, proto_role_name(p->info.role));
 }
 
@@ -815,23 +1123,68 @@ peer_handle(struct ps_peer *p, struct ps_msg *m)
 		p->cb(p, m, p->arg);
 }
 
+/* Stop reading from p while its replies pile up unread. */
+static void
+peer_check_full(struct ps_peer *p)
+{
+	if (!(p->flags & PEER_FULL) && evbuffer_get_length(p->out) >= PEER_OUT_HIGH) {
+		p->flags |= PEER_FULL;
+		event_del(p->rev);
+		log_debug("%s: %zu bytes of replies not taken: not reading its requests "
+		    "until they are", p->info.name, evbuffer_get_length(p->out));
+	}
+}
+
+/* After the frames in the buffer are handled: if another has begun, start its clock
+ * (net.frame_timeout), and give back a buffer grown for a large frame. */
+static void
+peer_after_frames(struct ps_peer *p)
+{
+	struct timeval tv;
+	size_t freed;
+
+	if ((p->flags & (PEER_DEAD | PEER_CLOSING | PEER_FULL)) || p->held > 0 ||
+	    p->in.end == p->in.start || frame_timeout <= 0)
+		p->frame_since = 0;
+	else if (p->frame_since == 0) {
+		p->frame_since = net_now();
+		if (!evtimer_pending(p->ftimer, NULL)) {
+			tv.tv_sec = (time_t)frame_timeout;
+			tv.tv_usec = (suseconds_t)((frame_timeout - (double)tv.tv_sec) * 1e6);
+			evtimer_add(p->ftimer, &tv);
+		}
+	}
+	/* Not while frames wait for a defer: they are in this buffer. */
+	if (p->in.cap > RBUF_KEEP && p->held == 0 && p->want <= RBUF_KEEP / 2 &&
+	    (freed = rbuf_shrink(&p->in, RBUF_KEEP)) > 0)
+		peer_trim(freed);
+}
+
 /* Handle every whole frame in the buffer, unless a defer holds the input. */
 static void
 peer_dispatch(struct ps_peer *p)
 {
 	const char *payload;
 	struct ps_msg m;
-	size_t flen;
+	size_t flen, max;
 	char *cause;
 	int r;
 
 	p->dispatching++;
-	while (!(p->flags & (PEER_DEAD | PEER_CLOSING)) && p->held == 0) {
-		r = rbuf_frame(&p->in, p->max_frame, &payload, &flen, &p->want, &cause);
+	while (!(p->flags & (PEER_DEAD | PEER_CLOSING | PEER_FULL)) && p->held == 0) {
+		/* Before the handshake, only small frames: a larger length is refused
+		 * before any buffer grows. */
+		max = p->max_frame;
+		if ((p->flags & PEER_SHAKING) && max > PEER_HANDSHAKE_FRAME)
+			max = PEER_HANDSHAKE_FRAME;
+		r = rbuf_frame(&p->in, max, &payload, &flen, &p->want, &cause);
 		if (r == 0)
 			break;
 		if (r == -1) {
-			peer_fail(p, PS_ERR_CLIENT, "%s", cause);
+			if (max != p->max_frame)
+				peer_fail(p, PS_ERR_CLIENT, "%s before the handshake", cause);
+			else
+				peer_fail(p, PS_ERR_CLIENT, "%s", cause);
 			free(cause);
 			break;
 		}
@@ -846,7 +1199,11 @@ peer_dispatch(struct ps_peer *p)
 		p->cur = NULL;
 		msg_free(&m);
 		rbuf_consume(&p->in, 4 + flen);
+		p->frame_since = 0;
+		peer_check_full(p);
 	}
+	if (p->dispatching == 1)
+		peer_after_frames(p);
 	p->dispatching--;
 	peer_maybe_destroy(p);
 }
@@ -860,6 +1217,10 @@ peer_read_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	if (p->flags & PEER_LINGER) {
+		if (p->in.cap > PEER_HANDSHAKE_READ) {	/* what is read is dropped */
+			rbuf_free(&p->in);
+			p->in.min_read = PEER_HANDSHAKE_READ;
+		}
 		p->in.start = p->in.end = 0;
 		n = rbuf_read(&p->in, p->fd, 0);
 		if (n > 0) {
@@ -928,9 +1289,14 @@ peer_write_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	if (p->flags & PEER_CONNECTING) {
+		/* A failed connect ends p: keep it until we have looked. */
+		p->dispatching++;
 		peer_connected(p);
-		if (p->flags & PEER_DEAD)
+		p->dispatching--;
+		if (p->flags & PEER_DEAD) {
+			peer_maybe_destroy(p);
 			return;
+		}
 	}
 	if (evbuffer_get_length(p->out) > 0 && (n = evbuffer_write(p->out, p->fd)) == -1 &&
 	    errno != EAGAIN && errno != EINTR) {
@@ -940,6 +1306,14 @@ peer_write_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (n > 0)
 		bytes_out += (uint64_t)n;
+	if ((p->flags & PEER_FULL) && evbuffer_get_length(p->out) < PEER_OUT_HIGH / 2) {
+		/* Taken: read its requests again, starting with those buffered. */
+		p->flags &= ~PEER_FULL;
+		if (p->held == 0 && peer_alive(p)) {
+			event_add(p->rev, NULL);
+			event_active(p->rev, EV_READ, 0);
+		}
+	}
 	if (evbuffer_get_length(p->out) == 0) {
 		event_del(p->wev);
 		if (p->flags & PEER_CLOSING)
@@ -1010,7 +1384,7 @@ defer_reply(struct ps_defer *d, struct ps_wbuf *w)
 	if (w != NULL)
 		peer_send(p, w);
 	defer_free(d);
-	if (hold && --p->held == 0 && peer_alive(p)) {
+	if (hold && --p->held == 0 && peer_alive(p) && !(p->flags & PEER_FULL)) {
 		/* Frames that arrived meanwhile are in the buffer: handle them now. */
 		event_add(p->rev, NULL);
 		event_active(p->rev, EV_READ, 0);
@@ -1036,18 +1410,139 @@ defer_error(struct ps_defer *d, unsigned int code, const char *fmt, ...)
 }
 
 static void
+listener_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct ps_listener *l = arg;
+
+	(void)fd;
+	(void)what;
+	event_add(l->ev, NULL);
+}
+
+/* Out of descriptors (or kernel memory): stop accepting for a while rather than be
+ * woken again at once for the same connection. Said once until accept() works. */
+static void
+listener_starve(struct ps_listener *l, int err)
+{
+	struct timeval tv = { (time_t)PEER_ACCEPT_PAUSE, 0 };
+	struct rlimit rl;
+
+	if (!l->starved) {
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+			log_warnx("accept: %s (%u connections, open files limit %llu): "
+			    "not accepting for %g s at a time until descriptors are free",
+			    strerror(err), naccepted, (unsigned long long)rl.rlim_cur,
+			    PEER_ACCEPT_PAUSE);
+		else
+			log_warnx("accept: %s (%u connections): not accepting for %g s "
+			    "at a time until descriptors are free", strerror(err),
+			    naccepted, PEER_ACCEPT_PAUSE);
+	}
+	l->starved = 1;
+	event_del(l->ev);
+	evtimer_add(l->pause, &tv);
+}
+
+/* Close the oldest accepted peer still in its handshake, to make room for a new one. */
+static void
+peer_evict(struct event_base *base, const char *why)
+{
+	struct ps_peer *p = shake_head;
+
+	ratelog(base, &rl_full, "%s: closed %s, the oldest connection still in its "
+	    "handshake, to make room for a new one", why, p->info.name);
+	p->flags |= PEER_QUIET;
+	snprintf(p->why, sizeof p->why, "closed to make room");
+	peer_gone(p);
+}
+
+/* Past net.max_connections with every peer through its handshake: ERROR, close. */
+static void
+listener_refuse(int fd, const char *text)
+{
+	struct ps_hdr h = msg_hdr(PS_MSG_ERROR, 0, self_id, 0);
+	struct ps_wbuf w;
+	char junk[4096];
+	int i;
+
+	evutil_make_socket_nonblocking(fd);
+	/* What the peer sent already (its HELLO): unread, it would turn the close into
+	 * a RST, which may drop the ERROR. */
+	for (i = 0; i < 4 && read(fd, junk, sizeof junk) > 0; i++)
+		;
+	wbuf_init(&w);
+	msg_error(&w, &h, PS_ERR_STATE, text);
+	if (write(fd, w.data, w.len) > 0)
+		bytes_out += w.len;
+	wbuf_free(&w);
+	shutdown(fd, SHUT_WR);
+	close(fd);
+}
+
+/* Take one connection: 0, or -1 when there is none to take now. first: the first
+ * of this wake-up, so one is waiting (out of descriptors, accept() fails whether one
+ * waits or not). */
+static int
+listener_accept_one(struct ps_listener *l, int first)
+{
+	struct event_base *base = event_get_base(l->ev);
+	char name[64], text[96];
+	int fd, evicted = 0;
+
+	while ((fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC)) == -1) {
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+		    errno == ENOMEM) {
+			if (!first)
+				return -1;	/* back here if one waits */
+			/* One still in its handshake gives up its descriptor. */
+			if (!evicted && shake_head != NULL) {
+				peer_evict(base, "out of descriptors");
+				evicted = 1;
+				continue;
+			}
+			listener_starve(l, errno);
+			return -1;
+		}
+		if (errno == ECONNABORTED || errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			log_warn("accept");
+		return -1;
+	}
+	if (l->starved) {
+		log_info("accepting connections again (%u open)", naccepted);
+		l->starved = 0;
+	}
+	if (max_conns > 0 && naccepted >= (unsigned int)max_conns) {
+		snprintf(text, sizeof text, "net.max_connections (%d) reached", max_conns);
+		if (shake_head != NULL)
+			peer_evict(base, text);
+		else {
+			net_peername(fd, name, sizeof name);
+			ratelog(base, &rl_full, "%s: connection from %s refused (every one "
+			    "open is past its handshake)", text, name);
+			listener_refuse(fd, "too many connections: net.max_connections "
+			    "reached; try again later");
+			return 0;
+		}
+	}
+	l->cb(fd, l->arg);
+	return 0;
+}
+
+/* A burst of connections is taken a few at a time, so that the backlog drains
+ * quickly and the peers already in are served between. */
+static void
 listener_accept(evutil_socket_t lfd, short what, void *arg)
 {
 	struct ps_listener *l = arg;
-	int fd;
+	int i;
 
+	(void)lfd;
 	(void)what;
-	if ((fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) == -1) {
-		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-			log_warn("accept");
-		return;
-	}
-	l->cb(fd, l->arg);
+	for (i = 0; i < 16; i++)
+		if (listener_accept_one(l, i == 0) == -1)
+			break;
 }
 
 struct ps_listener *
@@ -1065,6 +1560,9 @@ peer_listen(struct event_base *base, const char *host, int port, listen_cb cb, v
 	l->cb = cb;
 	l->arg = arg;
 	l->ev = event_new(base, fd, EV_READ | EV_PERSIST, listener_accept, l);
+	l->pause = evtimer_new(base, listener_resume, l);
+	if (l->ev == NULL || l->pause == NULL)
+		fatalx("event_new failed");
 	event_add(l->ev, NULL);
 	return l;
 }
@@ -1075,6 +1573,7 @@ peer_listen_free(struct ps_listener *l)
 	if (l == NULL)
 		return;
 	event_free(l->ev);
+	event_free(l->pause);
 	close(l->fd);
 	free(l);
 }

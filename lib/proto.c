@@ -32,6 +32,7 @@ static const struct ps_proto table[] = {
 	{ PS_MSG_BARRIER_OK,	"BARRIER_OK",	"s",		SCHED, 1 },
 	{ PS_MSG_DONE,		"DONE",		"u",		WORKER, 0 },
 	{ PS_MSG_SHUTDOWN,	"SHUTDOWN",	"",		SCHED, 0 },
+	{ PS_MSG_FENCE,		"FENCE",	"u",		SCHED, 0 },
 
 	{ PS_MSG_PULL,		"PULL",		"b",		WORKER | CLIENT, 0 },
 	{ PS_MSG_PULL_OK,	"PULL_OK",	"b",		SERVER, 1 },

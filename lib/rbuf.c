@@ -15,8 +15,17 @@ rbuf_init(struct ps_rbuf *r)
 void
 rbuf_free(struct ps_rbuf *r)
 {
+	size_t min_read = r->min_read;
+
 	free(r->data);
 	rbuf_init(r);
+	r->min_read = min_read;
+}
+
+static size_t
+rbuf_min_read(const struct ps_rbuf *r)
+{
+	return r->min_read != 0 ? r->min_read : RBUF_MIN_READ;
 }
 
 int
@@ -57,12 +66,12 @@ rbuf_consume(struct ps_rbuf *r, size_t n)
 static void
 rbuf_reserve(struct ps_rbuf *r, size_t want)
 {
-	size_t cap;
+	size_t cap, min = rbuf_min_read(r);
 
 	/* There must be room for a read too: a held peer's frames, not yet handled,
 	 * can fill the buffer to its end, and a read of 0 bytes would look like EOF. */
-	if (want < RBUF_MIN_READ)
-		want = RBUF_MIN_READ;
+	if (want < min)
+		want = min;
 	if (r->start + want <= r->cap && r->end < r->cap)
 		return;
 	if (r->start > 0) {
@@ -72,12 +81,35 @@ rbuf_reserve(struct ps_rbuf *r, size_t want)
 	}
 	if (want <= r->cap && r->end < r->cap)
 		return;
-	if (want < r->end + RBUF_MIN_READ)
-		want = r->end + RBUF_MIN_READ;
-	for (cap = r->cap ? r->cap : RBUF_MIN_READ; cap < want; cap *= 2)
+	if (want < r->end + min)
+		want = r->end + min;
+	for (cap = r->cap ? r->cap : min; cap < want; cap *= 2)
 		;
 	r->data = xreallocarray(r->data, cap, 1);
 	r->cap = cap;
+}
+
+size_t
+rbuf_shrink(struct ps_rbuf *r, size_t keep)
+{
+	size_t n = r->end - r->start, cap, min = rbuf_min_read(r), was = r->cap;
+
+	if (r->cap <= keep || n > keep / 2)
+		return 0;
+	if (n == 0) {
+		rbuf_free(r);
+		return was;
+	}
+	memmove(r->data, r->data + r->start, n);
+	r->start = 0;
+	r->end = n;
+	for (cap = min; cap < n + min; cap *= 2)
+		;
+	if (cap >= r->cap)
+		return 0;
+	r->data = xreallocarray(r->data, cap, 1);
+	r->cap = cap;
+	return was - cap;
 }
 
 ssize_t

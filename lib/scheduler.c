@@ -38,6 +38,39 @@ struct handler {
 static void	sched_check_barrier(struct sched *);
 static void	sched_check_end(struct sched *);
 
+/* The longest host name (REGISTER) or barrier name the scheduler keeps: a DNS name
+ * is 253 bytes at most. */
+#define SCHED_NAME_MAX		255
+/*
+ * STATUS must fit in net.max_frame, so the node table is bounded by it. A node's row
+ * (sched_put_node) is at most 406 bytes: 17 keys (129 bytes), 14 numbers (9 bytes
+ * each), role and state (10 bytes each), the address (127 + 2: sched_node_addr cuts
+ * it), the map header (3). The rest, the frame's header, the 8 other fields and
+ * the barrier's name (SCHED_NAME_MAX), is under 600 bytes.
+ */
+#define STATUS_ROW_MAX		512
+#define STATUS_HEAD_MAX		1024
+
+/* How many nodes STATUS has room for, besides the scheduler's own row. */
+static uint32_t
+sched_max_nodes(const struct sched *s)
+{
+	return (uint32_t)(((size_t)s->conf->max_frame - STATUS_HEAD_MAX) /
+	    STATUS_ROW_MAX - 1);
+}
+
+/* Clients registered now (each has a connection: they are forgotten with it). */
+static uint32_t
+sched_clients(const struct sched *s)
+{
+	uint32_t i, n = 0;
+
+	for (i = 0; i < s->nnodes; i++)
+		n += s->nodes[i]->role == PS_ROLE_CLIENT;
+	return n;
+}
+static void	sched_fence(struct sched *, struct node *);
+
 const char *
 sched_node_name(const struct node *n)
 {
@@ -186,6 +219,22 @@ sched_register(struct sched *s, struct ps_peer *p, struct node *n, struct ps_msg
 	if (role == PS_ROLE_SERVER && (port == 0 || port > 65535)) {
 		peer_error(p, m, PS_ERR_CLIENT, "a server must give its port (got %llu)",
 		    (unsigned long long)port);
+		return;
+	}
+	if (m->args[1].via.str.size > SCHED_NAME_MAX) {
+		peer_error(p, m, PS_ERR_CLIENT, "a host name of %u bytes: at most %d",
+		    m->args[1].via.str.size, SCHED_NAME_MAX);
+		return;
+	}
+	if (s->nnodes >= sched_max_nodes(s)) {
+		peer_error(p, m, PS_ERR_STATE, "the scheduler has %u nodes, as many as "
+		    "net.max_frame (STATUS must fit in one frame) allows", s->nnodes);
+		return;
+	}
+	if (role == PS_ROLE_CLIENT &&
+	    sched_clients(s) >= (uint32_t)s->conf->max_connections) {
+		peer_error(p, m, PS_ERR_STATE, "%u clients are registered, as many as "
+		    "net.max_connections allows", sched_clients(s));
 		return;
 	}
 	if (role == PS_ROLE_WORKER && s->workers >= (uint32_t)s->conf->num_workers &&
@@ -343,8 +392,14 @@ sched_check_barrier(struct sched *s)
 static void
 sched_barrier(struct sched *s, struct ps_peer *p, struct node *n, struct ps_msg *m)
 {
-	char *name = msg_strdup(m, 0);
+	char *name;
 
+	if (m->args[0].via.str.size > SCHED_NAME_MAX) {
+		peer_error(p, m, PS_ERR_CLIENT, "a barrier name of %u bytes: at most %d",
+		    m->args[0].via.str.size, SCHED_NAME_MAX);
+		return;
+	}
+	name = msg_strdup(m, 0);
 	if (n->barrier_id != 0) {
 		peer_error(p, m, PS_ERR_CLIENT, "already waiting at barrier '%s'", s->barrier);
 		free(name);
@@ -519,6 +574,13 @@ sched_status(struct sched *s, struct ps_peer *p, struct node *n, struct ps_msg *
 	for (i = 0; i < s->nnodes; i++)
 		sched_put_node(s, s->nodes[i], now);
 	msg_end(&s->out);
+	/* Bounded (STATUS_ROW_MAX, sched_max_nodes): this cannot happen. */
+	if (s->out.len > (size_t)s->conf->max_frame) {
+		wbuf_reset(&s->out);
+		peer_error(p, m, PS_ERR_SERVER, "STATUS of %u nodes is over net.max_frame",
+		    s->nnodes);
+		return;
+	}
 	peer_send(p, &s->out);
 }
 
@@ -628,6 +690,7 @@ sched_node_lost(struct sched *s, struct node *n, const char *why)
 	log_warnx("%s %s", sched_node_name(n), why);
 	if (n->role == PS_ROLE_WORKER) {
 		s->failed++;
+		sched_fence(s, n);
 		sched_check_barrier(s);
 		sched_check_end(s);
 		return;
@@ -648,6 +711,29 @@ sched_node_lost(struct sched *s, struct node *n, const char *why)
 	s->lost_server = 1;
 	s->stopping = 1;
 	sched_check_end(s);
+}
+
+/*
+ * A worker declared dead may be alive (stopped, cut off) and push again later,
+ * after its updates were counted as lost: every server refuses it from now on.
+ */
+static void
+sched_fence(struct sched *s, struct node *n)
+{
+	struct ps_hdr h;
+	uint32_t i;
+
+	for (i = 0; i < s->nnodes; i++) {
+		if (s->nodes[i]->role != PS_ROLE_SERVER || s->nodes[i]->state != NODE_ALIVE ||
+		    s->nodes[i]->peer == NULL)
+			continue;
+		h = sched_hdr(s, PS_MSG_FENCE, 0);
+		msg_begin(&s->out, &h, 1);
+		msg_put_uint(&s->out, n->id);
+		msg_end(&s->out);
+		peer_send(s->nodes[i]->peer, &s->out);
+	}
+	log_info("%s fenced: the servers refuse its requests", sched_node_name(n));
 }
 
 static void
@@ -834,6 +920,8 @@ scheduler_run(const struct ps_conf *conf)
 	wbuf_init(&s.out);
 	proc_init(&s.proc, sched_signal, &s);
 	peer_set_self(PS_ROLE_SCHEDULER, 0, "ps-scheduler");
+	peer_set_limits(conf->max_connections, conf->handshake_timeout,
+	    conf->frame_timeout);
 	host = auth_listen_host(conf->scheduler_host, "scheduler.host");
 	s.listener = peer_listen(s.proc.base, host, conf->scheduler_port,
 	    sched_accept, &s, &port, &cause);
@@ -852,6 +940,10 @@ scheduler_run(const struct ps_conf *conf)
 	log_info("listening on %s:%d for %d servers and %d workers%s", host,
 	    port, conf->num_servers, conf->num_workers,
 	    auth_enabled() ? "; every connection proves net.secret_file" : "");
+	if ((uint64_t)conf->num_servers + (uint64_t)conf->num_workers > sched_max_nodes(&s))
+		log_warnx("net.max_frame (%lld bytes) leaves room for %u nodes in STATUS, "
+		    "fewer than cluster.servers and cluster.workers: raise it",
+		    (long long)conf->max_frame, sched_max_nodes(&s));
 	if (conf->metrics_port != 0 &&
 	    (s.metrics = metrics_start(&s, &cause)) == NULL) {
 		log_error("%s", cause);

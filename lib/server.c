@@ -696,6 +696,18 @@ server_save(struct server *s, struct ps_peer *p, struct ps_msg *m, struct ps_def
 	bgsave_request(s, p, m);
 }
 
+/* Whether the scheduler fenced node id (0, a node not registered: never). */
+static int
+server_fenced(const struct server *s, uint32_t id)
+{
+	uint32_t i;
+
+	for (i = 0; id != 0 && i < s->nfenced; i++)
+		if (s->fenced[i] == id)
+			return 1;
+	return 0;
+}
+
 static void
 server_shutdown(struct server *s, struct ps_peer *p, struct ps_msg *m, struct ps_defer *d)
 {
@@ -711,12 +723,29 @@ server_shutdown(struct server *s, struct ps_peer *p, struct ps_msg *m, struct ps
 	proc_exit(&s->proc);
 }
 
+/* FENCE: the scheduler declared a node dead. */
+static void
+server_fence(struct server *s, struct ps_peer *p, struct ps_msg *m, struct ps_defer *d)
+{
+	uint32_t id = (uint32_t)msg_uint(m, 0);
+
+	(void)p;
+	(void)d;
+	if (server_fenced(s, id))
+		return;
+	s->fenced = xreallocarray(s->fenced, s->nfenced + 1, sizeof *s->fenced);
+	s->fenced[s->nfenced++] = id;
+	log_info("node %u fenced: declared dead by the scheduler, its requests are "
+	    "refused", id);
+}
+
 static const struct handler handlers[] = {
 	{ PS_MSG_PULL, server_pull },
 	{ PS_MSG_PUSH, server_push },
 	{ PS_MSG_STATUS, server_status },
 	{ PS_MSG_MAP, server_map },
 	{ PS_MSG_SHUTDOWN, server_shutdown },
+	{ PS_MSG_FENCE, server_fence },
 	{ PS_MSG_IMPORT, server_import },
 	{ PS_MSG_MIGRATE, server_migrate },
 	{ PS_MSG_SLOT_DATA, server_slot_data },
@@ -735,6 +764,14 @@ server_peer_cb(struct ps_peer *p, struct ps_msg *m, void *arg)
 
 	if (m == NULL)
 		return;
+	/* A worker the scheduler declared dead may still be running (stopped, cut
+	 * off): what it sends now is refused, so it cannot change the model twice. */
+	if (server_fenced(s, peer_info(p)->node_id) && (m->hdr.type == PS_MSG_PUSH ||
+	    m->hdr.type == PS_MSG_PULL || m->hdr.type == PS_MSG_LOAD)) {
+		peer_fail(p, PS_ERR_STATE, "node %u was declared dead by the scheduler: "
+		    "its requests are refused (fenced)", peer_info(p)->node_id);
+		return;
+	}
 	for (h = handlers; h->fn != NULL; h++) {
 		if (h->type == m->hdr.type) {
 			h->fn(s, p, m, NULL);
@@ -975,6 +1012,8 @@ server_run(const struct ps_conf *conf, const char *restore)
 	wbuf_init(&s.out);
 	proc_init(&s.proc, server_signal, &s);
 	peer_set_self(PS_ROLE_SERVER, 0, "ps-server");
+	peer_set_limits(conf->max_connections, conf->handshake_timeout,
+	    conf->frame_timeout);
 	if (restore != NULL &&
 	    (s.restore = model_find(conf->ckpt_dir, restore, &cause)) == NULL) {
 		log_error("--restore: %s", cause);
@@ -1008,6 +1047,7 @@ out:
 		free(k);
 	}
 	peer_close_all();
+	free(s.fenced);
 	if (s.beat != NULL)
 		event_free(s.beat);
 	if (s.retry != NULL)

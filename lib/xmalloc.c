@@ -56,7 +56,8 @@ xstrndup(const char *s, size_t n)
 {
 	char *p = xmalloc(n + 1);
 
-	memcpy(p, s, n);
+	if (n > 0)		/* msgpack-c's empty str has a NULL pointer */
+		memcpy(p, s, n);
 	p[n] = '\0';
 	return p;
 }

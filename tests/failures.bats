@@ -168,3 +168,23 @@ ps_children_have() {
 	[[ "$stderr" == *"stdin:3: the gradient of its feature 1 (value 3e+38) overflows a float"* ]] ||
 	    fail "$stderr"
 }
+
+@test "a worker declared dead (stopped past the timeout) is fenced: resumed, its pushes are refused" {
+	start_scheduler 1 2 -o net.heartbeat_timeout=2 -o net.heartbeat_interval=0.2
+	start_server -o net.heartbeat_interval=0.2
+	feed_worker frozen
+	kill -STOP "$(ps_pid frozen)"
+	wait_until 10 ps_log_has "$PS_TMP/server0.log" \
+	    'info: node [0-9]+ fenced: declared dead by the scheduler' ||
+	    fail "not fenced: $(cat "$PS_TMP/scheduler.log")"
+	ps_log_has "$PS_TMP/scheduler.log" 'warn: worker 0 \(node [0-9]+\) silent for .* declared dead' ||
+	    fail "$(cat "$PS_TMP/scheduler.log")"
+	kill -CONT "$(ps_pid frozen)"
+	tail -n +101 "$HEART" >&"$PS_FEED"
+	exec {PS_FEED}>&-
+	PS_FEED=
+	wait_exit "$(ps_pid frozen)" 15 || fail "the fenced worker goes on"
+	[ "$status" -eq 1 ] || fail "the fenced worker: exit $status"
+	ps_log_has "$PS_TMP/frozen.log" 'declared dead by the scheduler: its requests are refused \(fenced\)' ||
+	    fail "$(cat "$PS_TMP/frozen.log")"
+}

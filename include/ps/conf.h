@@ -42,6 +42,12 @@ struct ps_conf {
 						 * waiting for a server's reply */
 	char		*secret_file;		/* net.secret_file, "": the shared secret's
 						 * file (ps/auth.h); empty: none */
+	int		 max_connections;	/* net.max_connections, 1024: accepted
+						 * connections at once (ps/peer.h) */
+	double		 handshake_timeout;	/* net.handshake_timeout, 10 (seconds):
+						 * accept to AUTH_OK */
+	double		 frame_timeout;		/* net.frame_timeout, 30 (seconds): a
+						 * message's first byte to its last */
 	/* checkpoints */
 	char		*ckpt_dir;		/* ckpt.dir, "ckpt": ps-ckpt's folder of
 						 * checkpoints, relative to its working

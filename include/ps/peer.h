@@ -14,6 +14,12 @@
  *
  * The owner's callback gets each request and NULL once when the peer is gone (an
  * accepted peer only once its HELLO was good: before that the owner never saw it).
+ *
+ * Limits (peer_set_limits; ps-intro(7), "Limits"): frames of PEER_HANDSHAKE_FRAME
+ * bytes at most until the handshake is done, which must be within
+ * net.handshake_timeout of accept; a frame begun must end within net.frame_timeout;
+ * at most net.max_connections accepted peers, the oldest still in its handshake
+ * closed to make room for a new one; accept() out of descriptors pauses 1 s.
  */
 #ifndef PS_PEER_H
 #define PS_PEER_H
@@ -38,9 +44,18 @@ struct ps_peer_info {
 	char		 name[80];	/* "ps-worker@127.0.0.1:5555" for logs */
 };
 
+/* The largest frame a peer may send before the handshake is done. */
+#define PEER_HANDSHAKE_FRAME	((size_t)4096)
+
 /* What this process says about itself in handshakes. */
 void		 peer_set_self(uint32_t role, uint32_t id, const char *progname);
 void		 peer_set_self_id(uint32_t id);
+/* net.max_connections (accepted peers at once; 0: no limit), net.handshake_timeout
+ * (seconds from accept to AUTH_OK) and net.frame_timeout (seconds from a frame's first
+ * byte to its last); 0 s: none. Raises the open files limit towards
+ * max_connections if it can. */
+void		 peer_set_limits(int max_connections, double handshake_timeout,
+		    double frame_timeout);
 /* Bytes this process has read and written on all its peers since it started. */
 void		 peer_bytes(uint64_t *in, uint64_t *out);
 

@@ -43,6 +43,8 @@ enum ps_msg_type {
 	PS_MSG_BARRIER_OK,		/* barrier name */
 	PS_MSG_DONE,			/* a worker finished, with its exit status; no reply */
 	PS_MSG_SHUTDOWN,		/* scheduler -> server: the job is over; no reply */
+	PS_MSG_FENCE,			/* scheduler -> server: node id declared dead: refuse
+					 * its requests from now on; no reply */
 
 	/* 0x02xx: data */
 	PS_MSG_PULL = 0x0200,		/* sorted unique keys */

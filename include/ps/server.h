@@ -34,6 +34,8 @@ struct server {
 	uint32_t		 id;
 	int			 port;
 	const char		*host;		/* where it listens (ps/auth.h) */
+	uint32_t		*fenced;	/* node ids declared dead (FENCE) */
+	uint32_t		 nfenced;
 	char			 advertised[64];	/* what the map gives workers */
 	struct ps_map		 map;
 	struct ps_store		 store;

@@ -130,6 +130,9 @@ check_defaults(const struct ps_conf *conf)
 	CHECK(conf->max_frame == 64 * 1024 * 1024);
 	CHECK_NEAR(conf->heartbeat_interval, 1.0, 0);
 	CHECK_NEAR(conf->heartbeat_timeout, 10.0, 0);
+	CHECK(conf->max_connections == 1024);
+	CHECK_NEAR(conf->handshake_timeout, 10.0, 0);
+	CHECK_NEAR(conf->frame_timeout, 30.0, 0);
 }
 
 static void
@@ -528,6 +531,55 @@ test_print_roundtrip(void)
 	conf_free(&a);
 }
 
+/*
+ * Strings that need care in YAML (found by tests/fuzz/fuzz_conf.c): conf_print's text
+ * must load back the same, since ps-launch sends it to every node. Bytes that are not
+ * UTF-8 cannot be YAML at all, so -o refuses them; C1 controls (NEL is a line break to
+ * libyaml), the line and paragraph separators and the BOM print as escapes; other text
+ * prints as it is.
+ */
+static void
+test_print_unicode(void)
+{
+	static const char *odd = "a\xc2\x85" "b\xc2\x80\xe2\x80\xa8\xe2\x80\xa9\xef\xbb\xbf"
+	    "\xef\xbf\xbe\t\"\\\xf0\x9f\x98\x80";
+	struct ps_conf	 a, b;
+	char		*cause, *text = NULL, *set;
+	size_t		 len = 0;
+	FILE		*f;
+
+	SET_ERROR("server.host=\xff", "server.host: '\\xff' is not UTF-8 text");
+	SET_ERROR("ckpt.dir=a\xc3", "ckpt.dir: 'a\\xc3' is not UTF-8 text");
+	SET_ERROR("ckpt.dir=\xc0\x80", "ckpt.dir: '\\xc0\\x80' is not UTF-8 text");
+	SET_ERROR("ckpt.dir=\xed\xa0\x80",
+	    "ckpt.dir: '\\xed\\xa0\\x80' is not UTF-8 text");	/* a surrogate */
+
+	conf_init(&a);
+	CHECK(set_ok(&a, "ckpt.dir=/donn\xc3\xa9" "es"));
+	xasprintf(&set, "server.host=%s", odd);
+	CHECK(set_ok(&a, set));
+	free(set);
+	if ((f = open_memstream(&text, &len)) == NULL) {
+		perror("open_memstream");
+		exit(1);
+	}
+	conf_print(&a, f);
+	fclose(f);
+	CHECK_CONTAINS(text, "  dir: \"/donn\xc3\xa9" "es\"\n");
+	CHECK_CONTAINS(text, "  host: \"a\\u0085b\\u0080\\u2028\\u2029\\ufeff\\ufffe"
+	    "\\x09\\\"\\\\\xf0\x9f\x98\x80\"\n");
+
+	conf_init(&b);
+	cause = load_text(&b, text, NULL);
+	CHECK(cause == NULL);
+	free(cause);
+	CHECK_STR(b.server_host, odd);
+	CHECK_STR(b.ckpt_dir, "/donn\xc3\xa9" "es");
+	free(text);
+	conf_free(&a);
+	conf_free(&b);
+}
+
 static void
 test_check(void)
 {
@@ -626,9 +678,11 @@ test_get_and_names(void)
 	fclose(f);
 	for (i = 0; (name = conf_option_name(i)) != NULL; i++)
 		CHECK_CONTAINS(table, name);
-	CHECK(i == 26);	/* with ckpt.dir, cluster.linger, server.advertise,
+	CHECK(i == 29);	/* with ckpt.dir, cluster.linger, server.advertise,
 			 * scheduler.metrics_port, net.connect_retries,
-			 * net.request_timeout, net.secret_file */
+			 * net.request_timeout, net.secret_file,
+			 * net.max_connections, net.handshake_timeout,
+			 * net.frame_timeout */
 	CHECK_STR(conf_option_name(0), "scheduler.host");
 	CHECK_CONTAINS(table, "64K..2G");
 	CHECK_CONTAINS(table, "sgd, adagrad, ftrl, sum");
@@ -704,6 +758,7 @@ main(void)
 	RUN(test_sizes);
 	RUN(test_bools);
 	RUN(test_print_roundtrip);
+	RUN(test_print_unicode);
 	RUN(test_check);
 	RUN(test_get_and_names);
 	RUN(test_examples);

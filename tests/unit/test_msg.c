@@ -999,6 +999,66 @@ test_load_store(void)
 	CHECK(load_u64(buf + 3) == 0x0102030405060708ULL);
 }
 
+/*
+ * Empty str and bin arguments. msgpack-c gives an empty str (fixstr a0) a NULL pointer
+ * when nothing before it in the frame had a body, as in this ERROR whose header fields
+ * are all fixints: msg_strdup must not memcpy from it (UBSan's nonnull report, found
+ * by tests/fuzz/fuzz_frame.c). And an empty bin may be put from a NULL pointer, as a
+ * server answers an empty PULL before it has allocated its value buffer.
+ */
+static void
+test_empty(void)
+{
+	/* [3, ERROR, 5, 1, 1, 0, 2, ""] */
+	static const unsigned char error[] = { 0x98, 0x03, 0x03, 0x05, 0x01, 0x01, 0x00,
+	    0x02, 0xa0 };
+	/* [3, PUSH, 5, 1, 1, 0, "", bin 0] */
+	static const unsigned char push[] = { 0x98, 0x03, 0xcd, 0x02, 0x02, 0x05, 0x01,
+	    0x01, 0x00, 0xa0, 0xc4, 0x00 };
+	struct ps_hdr h = msg_hdr(PS_MSG_PUSH_OK, 5, 1, 1);
+	struct ps_wbuf w;
+	struct ps_msg m;
+	char *buf, *s;
+	size_t len = 1;
+
+	buf = dup_exact(error, sizeof error);
+	CHECK(msg_decode(&m, buf, sizeof error, NULL) == 0);
+	CHECK(msg_check(&m, "us", NULL) == 0);
+	s = msg_strdup(&m, 1);
+	CHECK_STR(s, "");
+	free(s);
+	msg_free(&m);
+	free(buf);
+
+	buf = dup_exact(push, sizeof push);
+	CHECK(msg_decode(&m, buf, sizeof push, NULL) == 0);
+	CHECK(msg_check(&m, "sb", NULL) == 0);
+	s = msg_strdup(&m, 0);
+	CHECK_STR(s, "");
+	free(s);
+	(void)msg_bin(&m, 1, &len);
+	CHECK(len == 0);
+	msg_free(&m);
+	free(buf);
+
+	/* an empty str and an empty bin from a NULL pointer, into an empty buffer */
+	wbuf_init(&w);
+	msg_begin(&w, &h, 2);
+	msg_put_bin(&w, NULL, 0);
+	msg_put_str(&w, "");
+	msg_end(&w);
+	CHECK(w.len == 4 + frame_len(w.data));
+	CHECK(msg_decode(&m, w.data + 4, w.len - 4, NULL) == 0);
+	CHECK(msg_check(&m, "bs", NULL) == 0);
+	(void)msg_bin(&m, 0, &len);
+	CHECK(len == 0);
+	s = msg_strdup(&m, 1);
+	CHECK_STR(s, "");
+	free(s);
+	msg_free(&m);
+	wbuf_free(&w);
+}
+
 int
 main(void)
 {
@@ -1015,5 +1075,6 @@ main(void)
 	RUN(test_decode_header);
 	RUN(test_fuzz);
 	RUN(test_load_store);
+	RUN(test_empty);
 	return UNIT_DONE();
 }

@@ -503,6 +503,92 @@ test_slide(void)
 	rbuf_free(&r);
 }
 
+/*
+ * A small min_read (a peer before its handshake) reads little at a time; a buffer
+ * grown for a large frame is given back by rbuf_shrink once the frame is consumed,
+ * and moved into a small one when a few bytes of the next frame are left.
+ */
+static void
+test_min_read_and_shrink(void)
+{
+	static unsigned char buf[4 + 10000000 + 4 + 100 + 3];
+	struct ps_rbuf r;
+	const char *payload;
+	size_t len = 0, flen, want = 4;
+	char *cause = NULL;
+	FILE *fp;
+	int fd;
+
+	put_frame(buf, &len, 1, 100);
+	fp = tmpfile();
+	CHECK(fp != NULL);
+	if (fp == NULL)
+		return;
+	fd = fileno(fp);
+	write_all(fd, buf, len);
+	CHECK(lseek(fd, 0, SEEK_SET) == 0);
+	rbuf_init(&r);
+	r.min_read = 16;
+	CHECK(rbuf_read(&r, fd, want) == 16);		/* a file gives all it is asked */
+	CHECK(r.cap == 16);
+	CHECK(rbuf_frame(&r, MAXF, &payload, &flen, &want, &cause) == 0);
+	CHECK(want == 104);
+	CHECK(rbuf_read(&r, fd, want) == 104 - 16);
+	CHECK(r.cap == 128);
+	CHECK(rbuf_frame(&r, MAXF, &payload, &flen, &want, &cause) == 1);
+	rbuf_consume(&r, 4 + flen);
+	CHECK(rbuf_shrink(&r, RBUF_KEEP) == 0);		/* small: left alone */
+	CHECK(r.cap == 128);
+	rbuf_free(&r);
+	CHECK(r.min_read == 16 && r.data == NULL);	/* kept across a free */
+	fclose(fp);
+
+	/* a frame of 10 MB (a 16 MB buffer), then 4 + 100 bytes and 3 more */
+	len = 0;
+	put_frame(buf, &len, 2, 10000000);
+	put_frame(buf, &len, 3, 100);
+	buf[len++] = 0;
+	buf[len++] = 0;
+	buf[len++] = 1;
+	fp = tmpfile();
+	CHECK(fp != NULL);
+	if (fp == NULL)
+		return;
+	fd = fileno(fp);
+	write_all(fd, buf, len);
+	CHECK(lseek(fd, 0, SEEK_SET) == 0);
+	rbuf_init(&r);
+	want = 4;
+	while (rbuf_frame(&r, 20000000, &payload, &flen, &want, &cause) == 0)
+		CHECK(rbuf_read(&r, fd, want) > 0);
+	CHECK(flen == 10000000 && good_payload(payload, 2, flen));
+	CHECK(r.cap == ((size_t)16 << 20));
+	CHECK(rbuf_shrink(&r, RBUF_KEEP) == 0);		/* not while the frame is there */
+	rbuf_consume(&r, 4 + flen);
+	/* the rest of the file came with the frame's last read */
+	CHECK(r.end - r.start == 4 + 100 + 3);
+	/* room for those and a read of RBUF_MIN_READ, as rbuf_read makes */
+	CHECK(rbuf_shrink(&r, RBUF_KEEP) == ((size_t)16 << 20) - 2 * RBUF_MIN_READ);
+	CHECK(r.cap == 2 * RBUF_MIN_READ && r.start == 0 && r.end == 4 + 100 + 3);
+	CHECK(rbuf_frame(&r, MAXF, &payload, &flen, &want, &cause) == 1);
+	CHECK(flen == 100 && good_payload(payload, 3, flen));
+	rbuf_consume(&r, 4 + flen);
+	CHECK(rbuf_frame(&r, MAXF, &payload, &flen, &want, &cause) == 0);
+	CHECK(want == 4);
+	CHECK(rbuf_read(&r, fd, want) == 0);		/* end of file */
+	CHECK(r.end - r.start == 3);
+	CHECK(cause == NULL);
+	fclose(fp);
+	rbuf_free(&r);
+
+	/* empty: freed */
+	rbuf_init(&r);
+	r.data = malloc((size_t)16 << 20);
+	r.cap = (size_t)16 << 20;
+	CHECK(rbuf_shrink(&r, RBUF_KEEP) == ((size_t)16 << 20));
+	CHECK(r.data == NULL && r.cap == 0);
+}
+
 /* A bad descriptor: -1 and its errno. */
 static void
 test_bad_fd(void)
@@ -527,6 +613,7 @@ main(void)
 	RUN(test_large_socket);
 	RUN(test_large_file);
 	RUN(test_slide);
+	RUN(test_min_read_and_shrink);
 	RUN(test_bad_fd);
 	return UNIT_DONE();
 }

@@ -342,8 +342,8 @@ feed_worker() {
 # --- hand-made frames ---------------------------------------------------------------
 
 # The handshake of protocol 3 (include/ps/auth.h), written by hand, for tests that
-# send their own frames (tests/server.bats, tests/park.bats): they define frame HEX...
-# and read_bytes N, and talk on the connection in $conn. Without a secret:
+# send their own frames (tests/server.bats, park.bats, hostile.bats), with frame HEX...
+# and read_bytes N below, on the connection in $conn. Without a secret:
 #   -> HELLO    [3, HELLO (1), 0, 0, 0, 0, role, node id 0, "x", nonce (bin 16)]
 #   <- HELLO_OK [3, HELLO_OK (2), 0, id, 0, 0, its role, id, its nonce (bin 16),
 #               its proof (bin 0)]
@@ -388,4 +388,83 @@ ps_handshake() {
 	ok=$(read_bytes 11)
 	[ "$ok" = "00 00 00 07 96 03 05 01 $PS_PEER_ID 00 00" ] ||
 	    { echo "role $1: no AUTH_OK: '$ok'" >&2; return 1; }
+}
+
+# The connection of a test that writes its own frames (tests/server.bats, park.bats,
+# hostile.bats): the fd in $conn.
+
+# frame HEX...: the bytes of one frame whose msgpack payload is HEX, length prefixed.
+frame() {
+	local n=$#
+	# shellcheck disable=SC2059
+	printf "$(printf '\\x%02x' $((n >> 24 & 255)) $((n >> 16 & 255)) $((n >> 8 & 255)) \
+	    $((n & 255)))$(printf '\\x%s' "$@")"
+}
+
+# connect [PORT]: open a connection to the server (or PORT) as fd $conn.
+connect() {
+	exec {conn}<>"/dev/tcp/127.0.0.1/${1:-$SERVER_PORT}"
+}
+
+disconnect() {
+	exec {conn}>&-
+}
+
+# read_bytes N: N bytes from $conn as hex, one line; fails after 5 s.
+read_bytes() {
+	timeout 5 dd bs=1 count="$1" status=none <&"$conn" | od -An -v -tx1 | tr -s ' \n' ' ' |
+	    sed 's/^ //; s/ $//'
+}
+
+# read_frame FILE: one frame from $conn, its body (without the length) into FILE; fails
+# after 5 s.
+read_frame() {
+	local len
+	len=$(read_bytes 4) || return 1
+	[[ $len =~ ^[0-9a-f]{2}\ [0-9a-f]{2}\ [0-9a-f]{2}\ [0-9a-f]{2}$ ]] ||
+	    { echo "no frame length: '$len'" >&2; return 1; }
+	timeout 5 dd bs=1 count="$((16#${len// /}))" status=none <&"$conn" >"$1"
+}
+
+# read_to_close FILE: everything the peer sends until it closes; fails (124) if it does
+# not close within 5 s.
+read_to_close() {
+	timeout 5 cat <&"$conn" >"$1"
+}
+
+# hex FILE: the bytes of FILE as hex, one line.
+hex() {
+	od -An -v -tx1 "$1" | tr -s ' \n' ' ' | sed 's/^ //; s/ $//'
+}
+
+# printable FILE: the text in a binary reply.
+printable() {
+	tr -c '[:print:]' '.' <"$1"
+}
+
+# mp_uint N: the msgpack bytes of the unsigned integer N (below 2^32), as hex.
+mp_uint() {
+	if (($1 < 128)); then
+		printf '%02x' "$1"
+	elif (($1 < 256)); then
+		printf 'cc %02x' "$1"
+	elif (($1 < 65536)); then
+		printf 'cd %02x %02x' $(($1 >> 8)) $(($1 & 255))
+	else
+		printf 'ce %02x %02x %02x %02x' $(($1 >> 24)) $(($1 >> 16 & 255)) \
+		    $(($1 >> 8 & 255)) $(($1 & 255))
+	fi
+}
+
+# open_fds PID: how many file descriptors the process holds; fds_at_most PID N and
+# fds_at_least PID N compare it.
+open_fds() {
+	local fds=("/proc/$1/fd/"*)
+	echo "${#fds[@]}"
+}
+fds_at_most() {
+	[ "$(open_fds "$1")" -le "$2" ]
+}
+fds_at_least() {
+	[ "$(open_fds "$1")" -ge "$2" ]
 }

@@ -31,48 +31,6 @@ teardown() {
 
 PS_OPEN=()	# connections a test holds, closed in teardown
 
-# frame HEX...: the bytes of one frame whose msgpack payload is HEX, length prefixed.
-frame() {
-	local n=$#
-	# shellcheck disable=SC2059
-	printf "$(printf '\\x%02x' $((n >> 24 & 255)) $((n >> 16 & 255)) $((n >> 8 & 255)) \
-	    $((n & 255)))$(printf '\\x%s' "$@")"
-}
-
-# connect PORT: open a connection as fd $conn.
-connect() {
-	exec {conn}<>"/dev/tcp/127.0.0.1/$1"
-}
-
-disconnect() {
-	exec {conn}>&-
-}
-
-# read_bytes N: N bytes from $conn as hex, one line; fails after 5 s.
-read_bytes() {
-	timeout 5 dd bs=1 count="$1" status=none <&"$conn" | od -An -v -tx1 | tr -s ' \n' ' ' |
-	    sed 's/^ //; s/ $//'
-}
-
-# read_frame FILE: one frame from $conn, its body into FILE; fails after 5 s.
-read_frame() {
-	local len
-	len=$(read_bytes 4) || return 1
-	[[ $len =~ ^[0-9a-f]{2}\ [0-9a-f]{2}\ [0-9a-f]{2}\ [0-9a-f]{2}$ ]] ||
-	    { echo "no frame length: '$len'" >&2; return 1; }
-	timeout 5 dd bs=1 count="$((16#${len// /}))" status=none <&"$conn" >"$1"
-}
-
-# read_to_close FILE: everything the peer sends until it closes (at most 5 s).
-read_to_close() {
-	timeout 5 cat <&"$conn" >"$1"
-}
-
-# printable FILE: the text in a binary reply.
-printable() {
-	tr -c '[:print:]' '.' <"$1"
-}
-
 # kb PID FIELD: a field of /proc/PID/status in kB (VmRSS, VmHWM).
 kb() {
 	local line
@@ -93,18 +51,6 @@ cpu_ticks() {
 	# utime the 12th, stime the 13th
 	read -r -a f <<<"${stat##*) }"
 	echo $((f[11] + f[12]))
-}
-
-# open_fds PID: how many file descriptors the process holds.
-open_fds() {
-	local fds=("/proc/$1/fd/"*)
-	echo "${#fds[@]}"
-}
-fds_at_most() {
-	[ "$(open_fds "$1")" -le "$2" ]
-}
-fds_at_least() {
-	[ "$(open_fds "$1")" -ge "$2" ]
 }
 
 # no_quarantine: under AddressSanitizer (make sanitize), freed memory waits in a

@@ -17,65 +17,6 @@ load helper
 
 bats_require_minimum_version 1.5.0
 
-# --- helpers, after tests/server.bats ------------------------------------------------
-
-# frame HEX...: the bytes of one frame whose msgpack payload is HEX, length prefixed.
-frame() {
-	local n=$#
-	# shellcheck disable=SC2059
-	printf "$(printf '\\x%02x' $((n >> 24 & 255)) $((n >> 16 & 255)) $((n >> 8 & 255)) \
-	    $((n & 255)))$(printf '\\x%s' "$@")"
-}
-
-# connect [PORT]: open a connection to the server (or PORT) as fd $conn.
-connect() {
-	exec {conn}<>"/dev/tcp/127.0.0.1/${1:-$SERVER_PORT}"
-}
-
-disconnect() {
-	exec {conn}>&-
-}
-
-# read_bytes N: N bytes from $conn as hex, one line; fails after 5 s.
-read_bytes() {
-	timeout 5 dd bs=1 count="$1" status=none <&"$conn" | od -An -v -tx1 | tr -s ' \n' ' ' |
-	    sed 's/^ //; s/ $//'
-}
-
-# read_frame FILE: one frame from $conn, its body (without the length) into FILE; fails
-# after 5 s.
-read_frame() {
-	local len
-	len=$(read_bytes 4) || return 1
-	[[ $len =~ ^[0-9a-f]{2}\ [0-9a-f]{2}\ [0-9a-f]{2}\ [0-9a-f]{2}$ ]] ||
-	    { echo "no frame length: '$len'" >&2; return 1; }
-	timeout 5 dd bs=1 count="$((16#${len// /}))" status=none <&"$conn" >"$1"
-}
-
-# hex FILE: the bytes of FILE as hex, one line.
-hex() {
-	od -An -v -tx1 "$1" | tr -s ' \n' ' ' | sed 's/^ //; s/ $//'
-}
-
-# printable FILE: the text in a binary reply.
-printable() {
-	tr -c '[:print:]' '.' <"$1"
-}
-
-# mp_uint N: the msgpack bytes of the unsigned integer N (below 2^32), as hex.
-mp_uint() {
-	if (($1 < 128)); then
-		printf '%02x' "$1"
-	elif (($1 < 256)); then
-		printf 'cc %02x' "$1"
-	elif (($1 < 65536)); then
-		printf 'cd %02x %02x' $(($1 >> 8)) $(($1 & 255))
-	else
-		printf 'ce %02x %02x %02x %02x' $(($1 >> 24)) $(($1 >> 16 & 255)) \
-		    $(($1 >> 8 & 255)) $(($1 & 255))
-	fi
-}
-
 # --- this file's own helpers -----------------------------------------------------------
 
 # Roles: 0 scheduler, 1 server, 2 worker, 3 client.

@@ -18,14 +18,6 @@ setup() {
 	ps_heart
 }
 
-# frame HEX...: the bytes of one frame whose msgpack payload is HEX, length prefixed.
-frame() {
-	local n=$#
-	# shellcheck disable=SC2059
-	printf "$(printf '\\x%02x' $((n >> 24 & 255)) $((n >> 16 & 255)) $((n >> 8 & 255)) \
-	    $((n & 255)))$(printf '\\x%s' "$@")"
-}
-
 # Well-formed messages, to show that the hand-made bytes are right. The first field is
 # the protocol version, 3 (PS_PROTOCOL_VERSION); roles: 0 scheduler, 1 server,
 # 2 worker, 3 client.
@@ -39,51 +31,10 @@ PULL_KEY1="97 03 cd 02 00 05 00 00 00 c4 08 01 00 00 00 00 00 00 00"	# PULL id 5
 # [3, PULL_OK, 5, server id, epoch 1, 0, bin of one float 0]
 PULL_OK_ZERO_RE='^00 00 00 0f 97 03 cd 02 01 05 [0-7][0-9a-f] 01 00 c4 04 00 00 00 00$'
 
-# connect [PORT]: open a connection to the server (or PORT) as fd $conn.
-connect() {
-	exec {conn}<>"/dev/tcp/127.0.0.1/${1:-$SERVER_PORT}"
-}
-
-disconnect() {
-	exec {conn}>&-
-}
-
 # send CMD...: write CMD's output to $conn. The peer may close (or reset) the connection
 # before reading it all, and that is not an error here: a subshell takes the SIGPIPE.
 send() {
 	("$@" >&"$conn") 2>/dev/null || true
-}
-
-# read_bytes N: N bytes from $conn as hex, one line; fails after 5 s.
-read_bytes() {
-	timeout 5 dd bs=1 count="$1" status=none <&"$conn" | od -An -v -tx1 | tr -s ' \n' ' ' |
-	    sed 's/^ //; s/ $//'
-}
-
-# read_to_close FILE: everything the peer sends until it closes; fails (124) if it does
-# not close within 5 s.
-read_to_close() {
-	timeout 5 cat <&"$conn" >"$1"
-}
-
-# read_frame FILE: one frame from $conn, its body (without the length) into FILE; fails
-# after 5 s.
-read_frame() {
-	local len
-	len=$(read_bytes 4) || return 1
-	[[ $len =~ ^[0-9a-f]{2}\ [0-9a-f]{2}\ [0-9a-f]{2}\ [0-9a-f]{2}$ ]] ||
-	    { echo "no frame length: '$len'" >&2; return 1; }
-	timeout 5 dd bs=1 count="$((16#${len// /}))" status=none <&"$conn" >"$1"
-}
-
-# hex FILE: the bytes of FILE as hex, one line.
-hex() {
-	od -An -v -tx1 "$1" | tr -s ' \n' ' ' | sed 's/^ //; s/ $//'
-}
-
-# printable FILE: the text in a binary reply.
-printable() {
-	tr -c '[:print:]' '.' <"$1"
 }
 
 # one_frame FILE: FILE holds one whole frame (its length, then its body), no more.
@@ -102,20 +53,6 @@ serves() {
 	run --separate-stderr worker --predict < <(head -n 20 "$HEART")
 	assert_success
 	[ "${#lines[@]}" -eq 20 ] || fail "${#lines[@]} predictions for 20 examples"
-}
-
-# open_fds PID: how many file descriptors the process holds.
-open_fds() {
-	local fds=("/proc/$1/fd/"*)
-	echo "${#fds[@]}"
-}
-
-# fds_at_most PID N, fds_at_least PID N: how many file descriptors the process holds.
-fds_at_most() {
-	[ "$(open_fds "$1")" -le "$2" ]
-}
-fds_at_least() {
-	[ "$(open_fds "$1")" -ge "$2" ]
 }
 
 @test "hand-made frames: the handshake, HELLO to AUTH_OK, and a PULL gets its value" {
@@ -588,20 +525,6 @@ pull_key1() {
 	frame $PULL_KEY1 >&"$conn"
 	read_frame "$2" || { echo "no reply to the PULL" >&2; return 1; }
 	disconnect
-}
-
-# mp_uint N: the msgpack bytes of the unsigned integer N (below 2^32), as hex.
-mp_uint() {
-	if (($1 < 128)); then
-		printf '%02x' "$1"
-	elif (($1 < 256)); then
-		printf 'cc %02x' "$1"
-	elif (($1 < 65536)); then
-		printf 'cd %02x %02x' $(($1 >> 8)) $(($1 & 255))
-	else
-		printf 'ce %02x %02x %02x %02x' $(($1 >> 24)) $(($1 >> 16 & 255)) \
-		    $(($1 >> 8 & 255)) $(($1 & 255))
-	fi
 }
 
 # mp_str S: the msgpack bytes of the (short) string S, as hex.

@@ -175,12 +175,18 @@ client_server(struct ps_client *c, uint32_t i, char **cause)
 	if (c->servers[i].fd == -1) {
 		if (conn_open(&c->servers[i], s->host, s->port, c->role, c->id,
 		    c->progname, c->conf->max_frame, SERVER_RETRIES, cause) != 0) {
+			char *why = *cause;
+
+			xasprintf(cause, "server node %u: %s", s->id, why);
+			free(why);
 			c->servers[i].fd = -1;
 			return NULL;
 		}
 		/* A server that stops answering (frozen, cut off) must not hold
-		 * the client for ever. */
+		 * the client for ever; and every error names it by id too. */
 		conn_set_timeout(&c->servers[i], c->conf->request_timeout);
+		snprintf(c->servers[i].name, sizeof c->servers[i].name,
+		    "server node %u at %.48s:%d", s->id, s->host, s->port);
 	}
 	return &c->servers[i];
 }
@@ -664,8 +670,8 @@ client_rpc(struct ps_client *c, int push, const uint64_t *keys, size_t n, float 
 			if (c->lost_cause != NULL) {
 				char *why = *cause;
 
-				xasprintf(cause, "server node %u at %s; then, asking the "
-				    "scheduler: %s", c->lost, c->lost_cause, why);
+				xasprintf(cause, "%s; then, asking the scheduler: %s",
+				    c->lost_cause, why);
 				free(why);
 			}
 			return -1;

@@ -96,6 +96,16 @@ sat(double v)
 	return (float)v;
 }
 
+/* The same for a sum made in float (sum's push), which overflows to +-inf and never
+ * to NaN (both terms are finite): two selects, not a round trip through double, which
+ * cost the sum loop four times its time. */
+static inline float
+satf(float v)
+{
+	v = v > FLT_MAX ? FLT_MAX : v;
+	return v < -FLT_MAX ? -FLT_MAX : v;
+}
+
 static void
 ftrl_push(const struct ps_optim *o, float *state, const float *g)
 {
@@ -146,7 +156,7 @@ optim_push(const struct ps_optim *o, float *restrict state, const float *restric
 	switch (o->kind) {
 	case PS_OPTIM_SUM:
 		for (i = 0; i < o->dim; i++)
-			state[i] = sat((double)state[i] + g[i]);
+			state[i] = satf(state[i] + g[i]);
 		break;
 	case PS_OPTIM_SGD:
 		for (i = 0; i < o->dim; i++) {

@@ -50,6 +50,7 @@ static const struct option longopts[] = {
 };
 
 struct stream {
+	struct launch		*launch;
 	struct launch_node	*node;
 	int			 fd;
 	FILE			*to;
@@ -94,13 +95,11 @@ stream_line(struct stream *s, const char *line, size_t len)
 static void launch_node_check(struct launch *, struct launch_node *);
 static void launch_start_rest(struct launch *);
 
-static struct launch *the_launch;
-
 static void
 stream_read(evutil_socket_t fd, short what, void *arg)
 {
 	struct stream	*s = arg;
-	struct launch	*l = the_launch;
+	struct launch	*l = s->launch;
 	char		*line;
 	size_t		 len;
 	int		 n;
@@ -137,6 +136,7 @@ static void
 stream_open(struct launch *l, struct stream *s, struct launch_node *node, int fd,
     FILE *to)
 {
+	s->launch = l;
 	s->node = node;
 	s->fd = fd;
 	s->to = to;
@@ -531,7 +531,6 @@ main(int argc, char **argv)
 		goto out;
 	}
 
-	the_launch = &l;
 	l.hup_ignored = signal(SIGHUP, SIG_IGN) == SIG_IGN;
 	proc_init(&l.proc, launch_on_signal, &l);
 	l.timer = proc_timer(&l.proc, READY_TIMEOUT, 0, launch_timer, &l);

@@ -116,6 +116,7 @@ struct ps_peer {
 	int			 flags;
 	int			 conn_err;	/* errno of a connect that failed at once */
 	char			 why[96];	/* why it is gone, when known: "connect: ..." */
+	int			 auth_failed;	/* the secrets differ: no retry helps */
 	uint8_t			 nonce_c[AUTH_NONCE];	/* the connecting side's */
 	uint8_t			 nonce_a[AUTH_NONCE];	/* the accepting side's */
 	struct evbuffer		*unsent;	/* the owner's output until HELLO_OK */
@@ -414,6 +415,12 @@ const char *
 peer_why(const struct ps_peer *p)
 {
 	return p->why[0] != '\0' ? p->why : "connection lost";
+}
+
+int
+peer_auth_failed(const struct ps_peer *p)
+{
+	return p->auth_failed;
 }
 
 /* The peer is gone: tell the owner once, and free it when it is safe. */
@@ -994,6 +1001,7 @@ peer_hello_ok(struct ps_peer *p, struct ps_msg *m)
 	    (const uint8_t *)nonce, proof, plen, &why) != 0) {
 		snprintf(p->why, sizeof p->why, "%s", why != NULL ? why :
 		    "HELLO_OK: a bad nonce");
+		p->auth_failed = why != NULL;
 		log_warnx("%s: %s", p->info.name, p->why);
 		peer_gone(p);
 		return;
@@ -1027,6 +1035,7 @@ peer_auth_ok(struct ps_peer *p, struct ps_msg *m)
 	if (m->hdr.type == PS_MSG_ERROR && msg_check(m, "us", NULL) == 0) {
 		text = msg_strdup(m, 1);
 		snprintf(p->why, sizeof p->why, "refused: %s", text);
+		p->auth_failed = msg_uint(m, 0) == PS_ERR_AUTH;
 		log_warnx("%s: %s", p->info.name, p->why);
 		free(text);
 		peer_gone(p);

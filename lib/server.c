@@ -787,13 +787,13 @@ server_peer_cb(struct ps_peer *p, struct ps_msg *m, void *arg)
  * up to 5 s, at most net.connect_retries times in a row; then give up, exit 1.
  */
 static void
-server_sched_retry(struct server *s, const char *why)
+server_sched_retry(struct server *s, const char *why, int auth_failed)
 {
 	double delay = 0.1;
 	int i;
 
 	/* A secret that differs will not match on the next try either. */
-	if (why != NULL && strstr(why, "authentication") != NULL) {
+	if (auth_failed) {
 		log_error("scheduler %s:%d: %s", s->conf->scheduler_host,
 		    s->conf->scheduler_port, why);
 		s->status = 1;
@@ -841,10 +841,10 @@ server_sched_cb(struct ps_peer *p, struct ps_msg *m, void *arg)
 		    s->host, s->port);
 		s->registered = 0;
 		s->sched_tries = 0;
-		server_sched_retry(s, NULL);
+		server_sched_retry(s, NULL, 0);
 		return;
 	}
-	server_sched_retry(s, peer_why(p));
+	server_sched_retry(s, peer_why(p), peer_auth_failed(p));
 }
 
 static void

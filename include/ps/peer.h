@@ -90,6 +90,8 @@ int		 peer_alive(const struct ps_peer *);
 int		 peer_local_host(const struct ps_peer *, char *buf, size_t len);
 /* Why a peer is gone ("connect: Connection refused"), for its owner's message. */
 const char	*peer_why(const struct ps_peer *);
+/* Whether it is gone because one side's secret (net.secret_file) did not prove. */
+int		 peer_auth_failed(const struct ps_peer *);
 const struct ps_peer_info *peer_info(const struct ps_peer *);
 void		*peer_data(const struct ps_peer *);
 void		 peer_set_data(struct ps_peer *, void *);

@@ -141,8 +141,11 @@ client_disconnect_servers(struct ps_client *c)
 	free(c->count);
 	free(c->first);
 	free(c->acked);
+	free(c->nsent);
+	free(c->sent_id);
 	free(c->down);
-	c->count = c->first = c->acked = NULL;
+	c->count = c->first = c->acked = c->nsent = NULL;
+	c->sent_id = NULL;
 	c->down = NULL;
 }
 
@@ -157,11 +160,13 @@ client_grow_servers(struct ps_client *c, uint32_t from)
 	c->count = xreallocarray(c->count, n, sizeof *c->count);
 	c->first = xreallocarray(c->first, n, sizeof *c->first);
 	c->acked = xreallocarray(c->acked, n, sizeof *c->acked);
+	c->nsent = xreallocarray(c->nsent, n, sizeof *c->nsent);
+	c->sent_id = xreallocarray(c->sent_id, n, CLIENT_WINDOW * sizeof *c->sent_id);
 	c->down = xreallocarray(c->down, n, sizeof *c->down);
 	for (i = from; i < c->map.nservers; i++) {
 		memset(&c->servers[i], 0, sizeof c->servers[i]);
 		c->servers[i].fd = -1;
-		c->count[i] = c->first[i] = c->acked[i] = 0;
+		c->count[i] = c->first[i] = c->acked[i] = c->nsent[i] = 0;
 		c->down[i] = 0;
 	}
 }
@@ -273,6 +278,8 @@ client_close(struct ps_client *c)
 	free(c->order);
 	free(c->todo);
 	free(c->retry);
+	free(c->ktag);
+	free(c->tagged);
 	memset(c, 0, sizeof *c);
 }
 
@@ -369,6 +376,8 @@ client_grow(struct ps_client *c, size_t n)
 	c->order = xreallocarray(c->order, n, sizeof *c->order);
 	c->todo = xreallocarray(c->todo, n, sizeof *c->todo);
 	c->retry = xreallocarray(c->retry, n, sizeof *c->retry);
+	c->ktag = xreallocarray(c->ktag, n, sizeof *c->ktag);
+	c->tagged = xreallocarray(c->tagged, n, sizeof *c->tagged);
 	c->scratch_cap = n;
 }
 
@@ -460,7 +469,24 @@ client_send_chunk(struct ps_client *c, uint32_t s, int push, const uint64_t *key
 		wbuf_reset(&c->w);
 		return -2;
 	}
+	/* Counted as sent before it is: a frame half written may have arrived. */
+	c->sent_id[s * CLIENT_WINDOW + c->nsent[s] % CLIENT_WINDOW] = h.id;
+	c->nsent[s]++;
 	return conn_send(conn, &c->w, cause) == 0 ? 0 : -2;
+}
+
+/* Keys idx[0..nk) go to retry[], tagged with the id of the push that carried them
+ * if it may have been applied (0: it was not). */
+static void
+client_requeue(struct ps_client *c, const uint32_t *idx, size_t nk, uint64_t tag,
+    size_t *nretry)
+{
+	size_t j;
+
+	for (j = 0; j < nk; j++)
+		c->ktag[idx[j]] = tag;
+	memcpy(c->retry + *nretry, idx, nk * sizeof *idx);
+	*nretry += nk;
 }
 
 /* Read the reply to one chunk. Keys refused with MOVED go to retry[]. 0, -1, or
@@ -488,8 +514,7 @@ client_recv_chunk(struct ps_client *c, uint32_t s, int push, float *vals, size_t
 			msg_free(&m);
 			return -1;
 		}
-		memcpy(c->retry + *nretry, idx, nk * sizeof *idx);
-		*nretry += nk;
+		client_requeue(c, idx, nk, 0, nretry);
 		msg_free(&m);
 		return 0;
 	case PS_MSG_PULL_OK:
@@ -522,6 +547,18 @@ client_recv_chunk(struct ps_client *c, uint32_t s, int push, float *vals, size_t
 	case PS_MSG_ERROR: {
 		char *text = msg_strdup(&m, 1);
 
+		if (msg_uint(&m, 0) == PS_ERR_RETRY && push != OP_PULL) {
+			/* Applied by the owner, not by every copy: again, with this
+			 * id, once the map has changed. */
+			log_debug("%s: %s", conn->name, text);
+			free(text);
+			msg_free(&m);
+			client_requeue(c, idx, nk, push == OP_PUSH ?
+			    c->sent_id[s * CLIENT_WINDOW + c->acked[s] % CLIENT_WINDOW] : 0,
+			    nretry);
+			c->stale = 1;
+			return 0;
+		}
 		xasprintf(cause, "%s: %s", conn->name, text);
 		free(text);
 		msg_free(&m);
@@ -557,9 +594,10 @@ client_sort_retry(struct ps_client *c, size_t n)
  * slots, and then the map still names it and the next attempt fails for good.
  */
 static int
-client_lost(struct ps_client *c, uint32_t s, size_t chunk, size_t *nretry, char **cause)
+client_lost(struct ps_client *c, uint32_t s, int push, size_t chunk, size_t *nretry,
+    char **cause)
 {
-	size_t from = c->acked[s] * chunk;
+	size_t k;
 
 	if (c->lost == c->map.servers[s].id) {
 		log_debug("server %u failed again", c->lost);
@@ -572,11 +610,11 @@ client_lost(struct ps_client *c, uint32_t s, size_t chunk, size_t *nretry, char 
 	*cause = NULL;
 	conn_close(&c->servers[s]);
 	c->servers[s].fd = -1;
-	if (from < c->count[s]) {
-		memcpy(c->retry + *nretry, c->order + c->first[s] + from,
-		    (c->count[s] - from) * sizeof *c->retry);
-		*nretry += c->count[s] - from;
-	}
+	/* The chunks sent and not answered may have been applied. */
+	for (k = c->acked[s]; k * chunk < c->count[s]; k++)
+		client_requeue(c, c->order + c->first[s] + k * chunk,
+		    client_chunk_len(c, s, k, chunk), push == OP_PUSH && k < c->nsent[s] ?
+		    c->sent_id[s * CLIENT_WINDOW + k % CLIENT_WINDOW] : 0, nretry);
 	c->acked[s] = (c->count[s] + chunk - 1) / chunk;
 	c->down[s] = 1;
 	c->stale = 1;
@@ -601,11 +639,150 @@ client_wait(struct ps_client *c, uint32_t s, int push, float *vals, size_t chunk
 	return 0;
 }
 
+/* A server failed while sending a retry (s: its index): said, and fatal, if it is the
+ * one lost before; else remembered as lost, for the map to be fetched. */
+static int
+client_resend_lost(struct ps_client *c, uint32_t s, char **cause)
+{
+	if (c->lost == c->map.servers[s].id)
+		return -1;
+	log_debug("%s; asking the scheduler where its slots are", *cause);
+	c->lost = c->map.servers[s].id;
+	free(c->lost_cause);
+	c->lost_cause = *cause;
+	*cause = NULL;
+	c->stale = 1;
+	return 1;
+}
+
+/* Send keys idx[0..nk), all owned by server s, as push id with the retry flag, and
+ * read the answer: 0 acknowledged, 1 not (to send again), -1 failed. */
+static int
+client_resend_one(struct ps_client *c, uint32_t s, uint64_t id, const uint64_t *keys,
+    const float *vals, const uint32_t *idx, size_t nk, char **cause)
+{
+	struct ps_hdr h = msg_hdr(PS_MSG_PUSH, id, c->id, c->map.epoch);
+	uint32_t dim = c->fpk;
+	struct ps_conn *conn;
+	struct ps_msg m;
+	char *p, *why;
+	size_t j;
+	int r = -1;
+
+	msg_begin(&c->w, &h, 3);
+	p = msg_put_bin_space(&c->w, nk * 8);
+	for (j = 0; j < nk; j++)
+		store_u64(p + 8 * j, keys[idx[j]]);
+	p = msg_put_bin_space(&c->w, nk * dim * 4);
+	for (j = 0; j < nk; j++)
+		memcpy(p + (size_t)4 * dim * j, vals + (size_t)dim * idx[j], 4 * dim);
+	msg_put_bool(&c->w, 1);
+	msg_end(&c->w);
+	if ((conn = client_server(c, s, cause)) == NULL) {
+		wbuf_reset(&c->w);
+		return client_resend_lost(c, s, cause);
+	}
+	if (conn_send(conn, &c->w, cause) != 0 || conn_recv(conn, &m, cause) != 0) {
+		conn_close(conn);
+		conn->fd = -1;
+		return client_resend_lost(c, s, cause);
+	}
+	switch (m.hdr.type) {
+	case PS_MSG_PUSH_OK:
+		r = 0;
+		break;
+	case PS_MSG_MOVED:
+		/* c->servers may move: conn is not used after. */
+		if (client_moved(c, &m, &c->stale, &why) != 0) {
+			xasprintf(cause, "%s: %s", c->servers[s].name, why);
+			free(why);
+			break;
+		}
+		r = 1;
+		break;
+	case PS_MSG_ERROR:
+		why = msg_strdup(&m, 1);
+		if (msg_uint(&m, 0) == PS_ERR_RETRY) {
+			log_debug("%s: %s", conn->name, why);
+			c->stale = 1;
+			r = 1;
+		} else
+			xasprintf(cause, "%s: %s", conn->name, why);
+		free(why);
+		break;
+	default:
+		xasprintf(cause, "%s: unexpected %s reply to PUSH", conn->name,
+		    proto_type_name(m.hdr.type));
+		break;
+	}
+	msg_free(&m);
+	return r;
+}
+
+static int
+client_cmp_tagged(const void *a, const void *b, void *arg)
+{
+	const struct ps_client *c = arg;
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	if (c->ktag[x] != c->ktag[y])
+		return c->ktag[x] < c->ktag[y] ? -1 : 1;
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Keys of a push that may have been applied (its server was lost before it answered,
+ * or a copy of it failed) go again with that push's id and the retry flag, so that a
+ * server that applied it (the lost owner's backup, the owner now) does not apply it
+ * twice. The rare path: each id's keys by owner, a frame at a time (they fitted in
+ * one before). Keys not acknowledged stay in tagged[0..*ntagged). Uses order[] and
+ * retry[] as scratch.
+ */
+static int
+client_resend(struct ps_client *c, const uint64_t *keys, const float *vals,
+    size_t *ntagged, char **cause)
+{
+	size_t i, j, k, m, nk, rest, left = 0, n = *ntagged;
+	uint64_t id;
+	uint32_t s;
+	int r;
+
+	qsort_r(c->tagged, n, sizeof *c->tagged, client_cmp_tagged, c);
+	for (i = 0; i < n; i = j) {
+		id = c->ktag[c->tagged[i]];
+		for (j = i; j < n && c->ktag[c->tagged[j]] == id; j++)
+			;
+		m = j - i;
+		memcpy(c->order, c->tagged + i, m * sizeof *c->order);
+		while (m > 0) {
+			/* The keys of the first one's owner to retry[], the rest kept
+			 * in order[]. */
+			s = map_owner(&c->map, keys[c->order[0]]);
+			for (k = 0, nk = 0, rest = 0; k < m; k++) {
+				if (map_owner(&c->map, keys[c->order[k]]) == s)
+					c->retry[nk++] = c->order[k];
+				else
+					c->order[rest++] = c->order[k];
+			}
+			m = rest;
+			if ((r = client_resend_one(c, s, id, keys, vals, c->retry, nk,
+			    cause)) < 0)
+				return -1;
+			if (r > 0) {
+				memcpy(c->tagged + left, c->retry, nk * sizeof *c->tagged);
+				left += nk;
+			}
+		}
+	}
+	*ntagged = left;
+	return 0;
+}
+
 static int
 client_rpc(struct ps_client *c, int push, const uint64_t *keys, size_t n, float *vals,
     char **cause)
 {
-	size_t i, chunk = client_chunk(c), ntodo = n, nretry, rounds;
+	size_t i, chunk = client_chunk(c), ntodo = n, nretry, rounds, ntagged = 0;
 	uint32_t s, ns;
 	int attempt, r;
 
@@ -620,6 +797,8 @@ client_rpc(struct ps_client *c, int push, const uint64_t *keys, size_t n, float 
 		c->todo[i] = i;
 	c->lost = 0;
 	for (attempt = 0; attempt < CLIENT_RETRIES; attempt++) {
+		if (ntagged > 0 && client_resend(c, keys, vals, &ntagged, cause) != 0)
+			return -1;
 		ns = c->map.nservers;
 		client_split(c, keys, ntodo);
 		/* One server and every key: each chunk is a run of the caller's arrays. */
@@ -629,6 +808,7 @@ client_rpc(struct ps_client *c, int push, const uint64_t *keys, size_t n, float 
 			if ((c->count[s] + chunk - 1) / chunk > rounds)
 				rounds = (c->count[s] + chunk - 1) / chunk;
 			c->acked[s] = 0;
+			c->nsent[s] = 0;
 			c->down[s] = 0;
 		}
 		nretry = 0;
@@ -643,7 +823,7 @@ client_rpc(struct ps_client *c, int push, const uint64_t *keys, size_t n, float 
 					r = client_send_chunk(c, s, push, keys, vals,
 					    i * chunk, client_chunk_len(c, s, i, chunk), cause);
 				if (r == -2)
-					r = client_lost(c, s, chunk, &nretry, cause);
+					r = client_lost(c, s, push, chunk, &nretry, cause);
 				if (r != 0)
 					return -1;
 			}
@@ -654,15 +834,15 @@ client_rpc(struct ps_client *c, int push, const uint64_t *keys, size_t n, float 
 			r = client_wait(c, s, push, vals, chunk,
 			    (c->count[s] + chunk - 1) / chunk, 0, &nretry, cause);
 			if (r == -2)
-				r = client_lost(c, s, chunk, &nretry, cause);
+				r = client_lost(c, s, push, chunk, &nretry, cause);
 			if (r != 0)
 				return -1;
 		}
-		if (nretry == 0)
+		if (nretry == 0 && ntagged == 0)
 			return 0;
 		/* The MOVED replies fixed the map; only if a slot's owner is unknown,
 		 * or keys keep moving, is the scheduler asked. */
-		log_debug("%zu keys moved", nretry);
+		log_debug("%zu keys moved, %zu to send again", nretry, ntagged);
 		if (attempt > 0)
 			usleep(attempt > 2 ? 20 * 1000 : 1000);
 		if ((c->stale || attempt >= 3) && client_refresh_map(c, cause) != 0) {
@@ -678,8 +858,14 @@ client_rpc(struct ps_client *c, int push, const uint64_t *keys, size_t n, float 
 		}
 		c->stale = 0;
 		client_sort_retry(c, nretry);
-		memcpy(c->todo, c->retry, nretry * sizeof *c->todo);
-		ntodo = nretry;
+		/* Keys that may have been applied go again as they went; the others
+		 * as new requests. */
+		for (i = 0, ntodo = 0; i < nretry; i++) {
+			if (c->ktag[c->retry[i]] != 0)
+				c->tagged[ntagged++] = c->retry[i];
+			else
+				c->todo[ntodo++] = c->retry[i];
+		}
 	}
 	xasprintf(cause, "keys still moved after %d map refreshes", CLIENT_RETRIES);
 	return -1;

@@ -19,6 +19,7 @@
 
 #include "ps/conf.h"
 #include "ps/log.h"
+#include "ps/map.h"
 #include "ps/optim.h"
 #include "ps/xmalloc.h"
 
@@ -88,6 +89,9 @@ static const struct conf_option conf_table[] = {
 	  "1", "number of servers the scheduler waits for" },
 	{ "cluster.workers", CONF_INT, OFF(num_workers), 1, 100000, 0,
 	  "1", "number of workers the scheduler waits for" },
+	{ "cluster.replicas", CONF_INT, OFF(replicas), 1, PS_MAX_COPIES, 0,
+	  "1", "copies of each slot, on distinct servers (2 or 3: a lost server's "
+	  "slots are served by a copy; needs more servers than replicas - 1)" },
 	{ "cluster.linger", CONF_BOOL, OFF(linger), 0, 0, 0,
 	  "false", "keep serving after the last worker: ps-ctl shutdown ends the job" },
 

@@ -10,6 +10,7 @@ void
 map_init(struct ps_map *m)
 {
 	memset(m, 0, sizeof *m);
+	memset(m->backup, 0xff, sizeof m->backup);
 }
 
 void
@@ -56,9 +57,15 @@ map_remove_server(struct ps_map *m, uint32_t i)
 	memmove(&m->servers[i], &m->servers[i + 1],
 	    (m->nservers - i - 1) * sizeof *m->servers);
 	m->nservers--;
-	for (s = 0; s < PS_NSLOTS; s++)
+	for (s = 0; s < PS_NSLOTS; s++) {
+		uint32_t j;
+
 		if (m->owner[s] > i)
 			m->owner[s]--;
+		for (j = 0; j < m->nbackups; j++)
+			if (m->backup[j][s] != PS_NO_SERVER && m->backup[j][s] > i)
+				m->backup[j][s]--;
+	}
 }
 
 int
@@ -91,6 +98,138 @@ map_count_slots(const struct ps_map *m, uint32_t i)
 	return n;
 }
 
+int
+map_holds(const struct ps_map *m, uint32_t slot, uint32_t i)
+{
+	uint32_t j;
+
+	if (m->owner[slot] == i)
+		return 1;
+	for (j = 0; j < m->nbackups; j++)
+		if (m->backup[j][slot] == i)
+			return 1;
+	return 0;
+}
+
+uint32_t
+map_count_backups(const struct ps_map *m, uint32_t i)
+{
+	uint32_t s, j, n = 0;
+
+	for (j = 0; j < m->nbackups; j++)
+		for (s = 0; s < PS_NSLOTS; s++)
+			n += m->backup[j][s] == i;
+	return n;
+}
+
+void
+map_chain_backups(struct ps_map *m, uint32_t nbackups)
+{
+	uint32_t s, j;
+
+	memset(m->backup, 0xff, sizeof m->backup);
+	m->nbackups = nbackups;
+	for (j = 0; j < nbackups && j + 1 < m->nservers; j++)
+		for (s = 0; s < PS_NSLOTS; s++)
+			m->backup[j][s] = (uint16_t)((m->owner[s] + 1 + j) % m->nservers);
+}
+
+/* Take place j of slot's backup row out, keeping the row packed. */
+static void
+map_unback(struct ps_map *m, uint32_t slot, uint32_t j)
+{
+	for (; j + 1 < m->nbackups; j++)
+		m->backup[j][slot] = m->backup[j + 1][slot];
+	m->backup[m->nbackups - 1][slot] = PS_NO_SERVER;
+}
+
+uint32_t
+map_fail_server(struct ps_map *m, uint32_t i, uint32_t *promoted)
+{
+	uint32_t s, j, lost = 0;
+
+	*promoted = 0;
+	for (s = 0; s < PS_NSLOTS; s++) {
+		for (j = 0; j < m->nbackups; j++) {
+			if (m->backup[j][s] == i) {
+				map_unback(m, s, j);
+				break;
+			}
+		}
+		if (m->owner[s] != i)
+			continue;
+		if (m->nbackups == 0 || m->backup[0][s] == PS_NO_SERVER) {
+			lost++;
+			continue;
+		}
+		m->owner[s] = m->backup[0][s];
+		map_unback(m, s, 0);
+		(*promoted)++;
+	}
+	return lost;
+}
+
+uint32_t
+map_fill_backups(struct ps_map *m, const uint8_t *skip)
+{
+	uint32_t *copies, s, j, i, filled = 0;
+
+	if (m->nservers == 0 || m->nbackups == 0)
+		return 0;
+	copies = xcalloc(m->nservers, sizeof *copies);
+	for (s = 0; s < PS_NSLOTS; s++) {
+		copies[m->owner[s]]++;
+		for (j = 0; j < m->nbackups; j++)
+			if (m->backup[j][s] != PS_NO_SERVER)
+				copies[m->backup[j][s]]++;
+	}
+	for (s = 0; s < PS_NSLOTS; s++) {
+		for (j = 0; j < m->nbackups; j++) {
+			uint32_t best = PS_NO_SERVER, k;
+
+			if (m->backup[j][s] != PS_NO_SERVER)
+				continue;
+			/* The servers after the owner first: ties make a chain. */
+			for (k = 1; k < m->nservers; k++) {
+				i = (m->owner[s] + k) % m->nservers;
+				if ((skip != NULL && skip[i]) || map_holds(m, s, i))
+					continue;
+				if (best == PS_NO_SERVER || copies[i] < copies[best])
+					best = i;
+			}
+			if (best == PS_NO_SERVER)
+				break;
+			m->backup[j][s] = (uint16_t)best;
+			copies[best]++;
+			filled++;
+		}
+	}
+	free(copies);
+	return filled;
+}
+
+uint32_t
+map_missing_backups(const struct ps_map *m)
+{
+	uint32_t s, j, n = 0;
+
+	for (j = 0; j < m->nbackups; j++)
+		for (s = 0; s < PS_NSLOTS; s++)
+			n += m->backup[j][s] == PS_NO_SERVER;
+	return n;
+}
+
+static void
+map_put_row(unsigned char *p, const uint16_t *row)
+{
+	uint32_t i;
+
+	for (i = 0; i < PS_NSLOTS; i++) {
+		p[2 * i] = row[i] & 0xff;
+		p[2 * i + 1] = row[i] >> 8;
+	}
+}
+
 void
 map_pack(struct ps_wbuf *w, const struct ps_map *m)
 {
@@ -105,11 +244,10 @@ map_pack(struct ps_wbuf *w, const struct ps_map *m)
 		msg_put_str(w, m->servers[i].host);
 		msg_put_uint(w, (uint64_t)m->servers[i].port);
 	}
-	p = msg_put_bin_space(w, 2 * PS_NSLOTS);
-	for (i = 0; i < PS_NSLOTS; i++) {
-		p[2 * i] = m->owner[i] & 0xff;
-		p[2 * i + 1] = m->owner[i] >> 8;
-	}
+	p = msg_put_bin_space(w, (size_t)2 * PS_NSLOTS * (1 + m->nbackups));
+	map_put_row(p, m->owner);
+	for (i = 0; i < m->nbackups; i++)
+		map_put_row(p + (size_t)2 * PS_NSLOTS * (1 + i), m->backup[i]);
 }
 
 int
@@ -142,12 +280,16 @@ map_unpack(struct ps_map *m, const struct ps_msg *msg, uint32_t first, char **ca
 		free(host);
 	}
 	p = (const unsigned char *)msg_bin(msg, first + 2, &len);
-	if (len != 2 * PS_NSLOTS) {
+	if (len % (2 * PS_NSLOTS) != 0 || len == 0 || len > 2 * PS_NSLOTS * PS_MAX_COPIES) {
 		map_free(&new);
-		xasprintf(cause, "map: slot table has %zu bytes, want %d", len, 2 * PS_NSLOTS);
+		xasprintf(cause, "map: slot table has %zu bytes, want %d for each of 1 to %d "
+		    "rows", len, 2 * PS_NSLOTS, PS_MAX_COPIES);
 		return -1;
 	}
+	new.nbackups = (uint32_t)(len / (2 * PS_NSLOTS) - 1);
 	for (i = 0; i < PS_NSLOTS; i++) {
+		uint32_t j, row;
+
 		new.owner[i] = p[2 * i] | (p[2 * i + 1] << 8);
 		/* The map before the first has no servers, and every owner 0. */
 		if (new.owner[i] >= (new.nservers > 0 ? new.nservers : 1)) {
@@ -155,6 +297,25 @@ map_unpack(struct ps_map *m, const struct ps_msg *msg, uint32_t first, char **ca
 			    new.owner[i], new.nservers);
 			map_free(&new);
 			return -1;
+		}
+		for (j = 0; j < new.nbackups; j++) {
+			uint16_t b;
+
+			row = 2 * PS_NSLOTS * (j + 1);
+			b = p[row + 2 * i] | (p[row + 2 * i + 1] << 8);
+			if (b == PS_NO_SERVER)
+				continue;
+			/* A copy on a server the list has not, twice, or after a gap
+			 * would leave a slot with fewer copies than it seems to have. */
+			if (b >= new.nservers || map_holds(&new, i, b) ||
+			    (j > 0 && new.backup[j - 1][i] == PS_NO_SERVER)) {
+				xasprintf(cause, "map: slot %u has backup %u in row %u: not "
+				    "a server, a second copy, or after an empty place", i,
+				    b, j + 1);
+				map_free(&new);
+				return -1;
+			}
+			new.backup[j][i] = b;
 		}
 	}
 	map_free(m);

@@ -157,7 +157,8 @@ model_restore_file(struct ps_store *st, const char *path, const struct ps_optim 
 		return -1;
 	}
 	while ((rv = ckpt_next_slot(r, &slot, &count, cause)) == 1) {
-		if (st->state[slot] != SLOT_OWNED)
+		if (st->state[slot] != SLOT_OWNED &&
+		    st->state[slot] != SLOT_REPLICA)
 			continue;	/* another server's now: skipped, still checked */
 		while ((rv = ckpt_next_entry(r, &key, &v, cause)) == 1) {
 			memcpy(table_insert(&st->tables[slot], key, NULL), v,
@@ -185,7 +186,8 @@ model_restore(struct ps_store *st, const char *dir, const struct ps_optim *want,
 	if (ckpt_manifest_read(dir, &m, cause) != 0)
 		return -1;
 	for (slot = 0; slot < PS_NSLOTS; slot++) {
-		if (st->state[slot] == SLOT_OWNED && st->tables[slot].count != 0) {
+		if ((st->state[slot] == SLOT_OWNED || st->state[slot] == SLOT_REPLICA) &&
+		    st->tables[slot].count != 0) {
 			xasprintf(cause, "slot %u already holds keys", slot);
 			ckpt_manifest_free(&m);
 			return -1;
@@ -200,7 +202,7 @@ model_restore(struct ps_store *st, const char *dir, const struct ps_optim *want,
 	if (rv != 0) {
 		/* A file that fails its checksum may have given entries already. */
 		for (slot = 0; slot < PS_NSLOTS; slot++)
-			if (st->state[slot] == SLOT_OWNED)
+			if (st->state[slot] == SLOT_OWNED || st->state[slot] == SLOT_REPLICA)
 				store_drop(st, slot);
 		return -1;
 	}

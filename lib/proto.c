@@ -36,9 +36,11 @@ static const struct ps_proto table[] = {
 
 	{ PS_MSG_PULL,		"PULL",		"b",		WORKER | CLIENT, 0 },
 	{ PS_MSG_PULL_OK,	"PULL_OK",	"b",		SERVER, 1 },
-	{ PS_MSG_PUSH,		"PUSH",		"bb",		WORKER | CLIENT, 0 },
+	{ PS_MSG_PUSH,		"PUSH",		"bb.",		WORKER | CLIENT, 0 },
 	{ PS_MSG_PUSH_OK,	"PUSH_OK",	"u",		SERVER, 1 },
 	{ PS_MSG_MOVED,		"MOVED",	"uab",		SERVER, 1 },
+	{ PS_MSG_REPLICATE,	"REPLICATE",	"uubb",		SERVER, 0 },
+	{ PS_MSG_REPLICATE_OK,	"REPLICATE_OK",	"u",		SERVER, 1 },
 
 	{ PS_MSG_STATUS,	"STATUS",	"",		ANY, 0 },
 	{ PS_MSG_STATUS_OK,	"STATUS_OK",	"m",		SCHED | SERVER, 1 },
@@ -54,6 +56,7 @@ static const struct ps_proto table[] = {
 	{ PS_MSG_MIGRATE_OK,	"MIGRATE_OK",	"uus",		SERVER, 1 },
 	{ PS_MSG_SLOT_DATA,	"SLOT_DATA",	"ubbbbb",	SERVER, 0 },
 	{ PS_MSG_SLOT_DATA_OK,	"SLOT_DATA_OK",	"u",		SERVER, 1 },
+	{ PS_MSG_REPLICA_SYNC,	"REPLICA_SYNC",	"ubbbbbb",	SERVER, 0 },
 
 	{ PS_MSG_SAVE,		"SAVE",		"s",		SCHED, 0 },
 	{ PS_MSG_SAVE_OK,	"SAVE_OK",	"suf",		SERVER, 1 },

@@ -327,6 +327,12 @@ reshard_request(struct sched *s, struct ps_peer *p, struct ps_msg *m)
 		    "the cluster has no map yet: not every server has registered");
 		return;
 	}
+	if (s->map.nbackups > 0) {
+		peer_error(p, m, PS_ERR_STATE, "cluster.replicas is %u: slots with "
+		    "backups do not move between servers (not built yet)",
+		    s->map.nbackups + 1);
+		return;
+	}
 	switch (m->hdr.type) {
 	case PS_MSG_RESHARD:
 		if (msg_uint(m, 0) > msg_uint(m, 1) || msg_uint(m, 1) >= PS_NSLOTS) {

@@ -131,6 +131,11 @@ sched_map_live(struct sched *s)
 	s->map_live = 1;
 	log_info("map epoch %llu in force: %u servers, %d slots",
 	    (unsigned long long)s->map.epoch, s->map.nservers, PS_NSLOTS);
+	if (s->failover_at > 0) {
+		log_info("failover: the lost server's slots are served again, %.3f s "
+		    "after it was lost", net_now() - s->failover_at);
+		s->failover_at = 0;
+	}
 	for (i = 0; i < s->nnodes; i++) {
 		struct node *n = s->nodes[i];
 		if (n->waiting == 0 || n->state != NODE_ALIVE)
@@ -184,6 +189,7 @@ sched_first_map(struct sched *s)
 			map_add_server(&s->map, n->id, n->host, n->port);
 	}
 	map_spread(&s->map);
+	map_chain_backups(&s->map, (uint32_t)s->conf->replicas - 1);
 	s->map.epoch = 1;
 	s->map_live = 0;
 	sched_publish_map(s);
@@ -279,6 +285,7 @@ sched_register(struct sched *s, struct ps_peer *p, struct node *n, struct ps_msg
 
 	if (spare) {
 		map_add_server(&s->map, n->id, n->host, n->port);
+		failover_spare(s);
 		s->map.epoch++;
 		sched_send_map(s, n, PS_MSG_REGISTER_OK, m->hdr.id);
 		sched_publish_map(s);
@@ -652,7 +659,7 @@ sched_forget(struct sched *s, struct node *n)
 static void
 sched_node_lost(struct sched *s, struct node *n, const char *why)
 {
-	int i;
+	int i, r = -1;
 
 	n->peer = NULL;
 	if (n->state != NODE_ALIVE) {
@@ -675,7 +682,8 @@ sched_node_lost(struct sched *s, struct node *n, const char *why)
 	}
 	i = n->role == PS_ROLE_SERVER ? map_find_server(&s->map, n->id) : -1;
 	if (n->role == PS_ROLE_SERVER && s->map.epoch > 0 && !reshard_involves(s, n->id) &&
-	    (i == -1 || map_count_slots(&s->map, i) == 0)) {
+	    (i == -1 || (map_count_slots(&s->map, i) == 0 &&
+	    map_count_backups(&s->map, i) == 0))) {
 		/* A spare or drained server held nothing: nothing is lost. */
 		log_info("%s left (it held no slots)", sched_node_name(n));
 		sched_forget(s, n);
@@ -695,12 +703,18 @@ sched_node_lost(struct sched *s, struct node *n, const char *why)
 		sched_check_end(s);
 		return;
 	}
+	if (s->map.epoch > 0 && (r = failover_server(s, n, i)) == 0) {
+		sched_check_end(s);
+		return;
+	}
 	/*
 	 * Its slots have no replica: the workers that need them would wait for it
 	 * forever, and the model is not whole any more. End the job, failed, and say
 	 * why once; the other servers are told to stop.
 	 */
-	if (i >= 0)
+	if (r == -2)
+		;	/* said by failover_server */
+	else if (i >= 0)
 		log_error("a server is lost: %s at %s:%d held %u slots, which have no "
 		    "replica; ending the job", sched_node_name(n),
 		    n->host != NULL ? n->host : "?", n->port, map_count_slots(&s->map, i));
@@ -940,6 +954,15 @@ scheduler_run(const struct ps_conf *conf)
 	log_info("listening on %s:%d for %d servers and %d workers%s", host,
 	    port, conf->num_servers, conf->num_workers,
 	    auth_enabled() ? "; every connection proves net.secret_file" : "");
+	if (conf->replicas > conf->num_servers) {
+		log_error("cluster.replicas (%d) needs at least as many servers "
+		    "(cluster.servers is %d)", conf->replicas, conf->num_servers);
+		peer_listen_free(s.listener);
+		free(s.self.host);
+		proc_free(&s.proc);
+		wbuf_free(&s.out);
+		return 1;
+	}
 	if ((uint64_t)conf->num_servers + (uint64_t)conf->num_workers > sched_max_nodes(&s))
 		log_warnx("net.max_frame (%lld bytes) leaves room for %u nodes in STATUS, "
 		    "fewer than cluster.servers and cluster.workers: raise it",

@@ -23,6 +23,7 @@
 #include "ps/model.h"
 #include "ps/net.h"
 #include "ps/optim.h"
+#include "ps/replicate.h"
 #include "ps/server.h"
 #include "ps/xmalloc.h"
 
@@ -47,7 +48,7 @@ struct handler {
 
 static void	server_connect_scheduler(struct server *);
 
-static void
+void
 server_grow(struct server *s, size_t nkeys)
 {
 	size_t nf = nkeys * s->dim;
@@ -313,12 +314,8 @@ server_pull(struct server *s, struct ps_peer *p, struct ps_msg *m, struct ps_def
 	s->keys_pulled += n;
 }
 
-/*
- * A request's floats (per of them for each of n keys) into s->fbuf: the bin may be
- * unaligned, so copy once, then check the size and that every value is finite before
- * anything is applied. 0, or -1 once the request was answered with ERROR.
- */
-static int
+/* The bin may be unaligned: copy once, then check, before anything is applied. */
+int
 server_floats(struct server *s, struct ps_peer *p, struct ps_msg *m, struct ps_defer *d,
     const char *what, const char *bin, size_t blen, size_t n, uint32_t per,
     const char *unit)
@@ -350,6 +347,42 @@ server_floats(struct server *s, struct ps_peer *p, struct ps_msg *m, struct ps_d
 	return 0;
 }
 
+/*
+ * With backups, every push applied here is recorded, and a retry (a push sent again
+ * after a failure, with its id) is looked up: *skip is set if it was applied, here
+ * or, forwarded by the owner before it was lost, on this server as a backup. -1 once
+ * answered: the record has forgotten ids that old.
+ */
+static int
+server_applied(struct server *s, struct ps_peer *p, struct ps_msg *m, struct ps_defer *d,
+    int retry, int *skip)
+{
+	uint32_t client = peer_info(p)->node_id;
+	char *why;
+
+	*skip = 0;
+	if (retry) {
+		switch (applied_has(&s->applied, client, m->hdr.id)) {
+		case APPLIED_YES:
+			log_debug("node %u: push %llu applied already: not again", client,
+			    (unsigned long long)m->hdr.id);
+			*skip = 1;
+			return 0;
+		case APPLIED_UNKNOWN:
+			xasprintf(&why, "cannot tell whether push %llu was applied (only "
+			    "the last %d are remembered)", (unsigned long long)m->hdr.id,
+			    APPLIED_RING);
+			server_error(p, m, d, why);
+			free(why);
+			return -1;
+		case APPLIED_NO:
+			break;
+		}
+	}
+	applied_add(&s->applied, client, m->hdr.id);
+	return 0;
+}
+
 static void
 server_push(struct server *s, struct ps_peer *p, struct ps_msg *m, struct ps_defer *d)
 {
@@ -357,31 +390,44 @@ server_push(struct server *s, struct ps_peer *p, struct ps_msg *m, struct ps_def
 	size_t len, glen, i, n;
 	struct ps_hdr h;
 	char unit[64];
+	int retry, skip = 0;
 
 	keys = msg_bin(m, 0, &len);
 	grads = msg_bin(m, 1, &glen);
+	if (m->nargs > 3 || (m->nargs == 3 && m->args[2].type != MSGPACK_OBJECT_BOOLEAN)) {
+		server_error(p, m, d, "PUSH: the third argument, if any, is the retry "
+		    "flag: true or false");
+		return;
+	}
+	retry = m->nargs == 3 && m->args[2].via.boolean;
 	if (server_admit(s, p, m, d, keys, len) != 0)
 		return;
 	n = len / 8;
 	snprintf(unit, sizeof unit, "dim %u", s->dim);
 	if (server_floats(s, p, m, d, "gradients", grads, glen, n, s->dim, unit) != 0)
 		return;
-	server_prefetch_start(s, keys, n);
-	for (i = 0; i < n; i++) {
-		float *state;
+	if (s->map.nbackups > 0 && server_applied(s, p, m, d, retry, &skip) != 0)
+		return;
+	if (!skip) {
+		server_prefetch_start(s, keys, n);
+		for (i = 0; i < n; i++) {
+			float *state;
 
-		server_prefetch(s, keys, i + PREFETCH_AHEAD, n);
-		state = table_insert(&s->store.tables[s->slot_of[i]],
-		    load_u64(keys + 8 * i), NULL);
-		optim_push(&s->conf->optim, state, s->fbuf + i * s->dim);
+			server_prefetch(s, keys, i + PREFETCH_AHEAD, n);
+			state = table_insert(&s->store.tables[s->slot_of[i]],
+			    load_u64(keys + 8 * i), NULL);
+			optim_push(&s->conf->optim, state, s->fbuf + i * s->dim);
+		}
+		s->pushes++;
+		s->keys_pushed += n;
 	}
+	if (replicate_forward(s, p, m, d, keys, n, PS_MSG_PUSH_OK) == 1)
+		return;
 	h = msg_reply_hdr(m, PS_MSG_PUSH_OK, s->id, s->map.epoch);
 	msg_begin(&s->out, &h, 1);
 	msg_put_uint(&s->out, (uint64_t)n);
 	msg_end(&s->out);
 	server_reply(s, p, d);
-	s->pushes++;
-	s->keys_pushed += n;
 }
 
 /* LOAD: whole states replace the keys' own (restoring a checkpoint). Checked whole,
@@ -406,6 +452,8 @@ server_load(struct server *s, struct ps_peer *p, struct ps_msg *m, struct ps_def
 	for (i = 0; i < n; i++)
 		memcpy(table_insert(&s->store.tables[s->slot_of[i]], load_u64(keys + 8 * i),
 		    NULL), s->fbuf + i * s->width, s->width * sizeof(float));
+	if (replicate_forward(s, p, m, d, keys, n, PS_MSG_LOAD_OK) == 1)
+		return;
 	h = msg_reply_hdr(m, PS_MSG_LOAD_OK, s->id, s->map.epoch);
 	msg_begin(&s->out, &h, 1);
 	msg_put_uint(&s->out, (uint64_t)n);
@@ -498,8 +546,9 @@ server_restore(struct server *s, char **cause)
 static int
 server_apply_map(struct server *s, const struct ps_msg *m, uint32_t first, char **cause)
 {
-	struct ps_map map;
-	uint32_t i, me = UINT32_MAX, kept = 0;
+	struct ps_map map, old;
+	uint32_t i, me = UINT32_MAX, kept = 0, promoted = 0;
+	int r;
 
 	map_init(&map);
 	if (map_unpack(&map, m, first, cause) != 0)
@@ -510,17 +559,27 @@ server_apply_map(struct server *s, const struct ps_msg *m, uint32_t first, char 
 		map_free(&map);
 		return -1;
 	}
-	map_free(&s->map);
+	old = s->map;
 	s->map = map;
 	for (i = 0; i < s->map.nservers; i++)
 		if (s->map.servers[i].id == s->id)
 			me = i;
 	for (i = 0; i < PS_NSLOTS; i++) {
 		int mine = s->map.nservers > 0 && s->map.owner[i] == me;
+		int backup = !mine && me != UINT32_MAX && map_holds(&s->map, i, me);
 
 		if (mine && s->store.state[i] == SLOT_ABSENT)
 			store_set(&s->store, i, SLOT_OWNED, s->map.epoch);
-		else if (!mine && s->store.state[i] == SLOT_OWNED) {
+		else if (mine && s->store.state[i] == SLOT_REPLICA) {
+			/* Its owner was lost: this copy serves the slot now. */
+			store_set(&s->store, i, SLOT_OWNED, s->map.epoch);
+			promoted++;
+		} else if (backup && s->store.state[i] == SLOT_ABSENT)
+			store_set(&s->store, i, SLOT_REPLICA, s->map.epoch);
+		else if (!mine && !backup && s->store.state[i] == SLOT_REPLICA) {
+			store_drop(&s->store, i);
+			store_set(&s->store, i, SLOT_ABSENT, s->map.epoch);
+		} else if (!mine && s->store.state[i] == SLOT_OWNED) {
 			if (s->store.tables[i].count == 0)
 				store_set(&s->store, i, SLOT_ABSENT, s->map.epoch);
 			else
@@ -530,20 +589,35 @@ server_apply_map(struct server *s, const struct ps_msg *m, uint32_t first, char 
 	if (kept > 0)
 		log_warnx("map epoch %llu gives away %u slots that hold keys here: "
 		    "still serving them", (unsigned long long)s->map.epoch, kept);
+	if (promoted > 0)
+		log_warnx("map epoch %llu: serving %u slots this server kept as a backup "
+		    "(their owner was lost)", (unsigned long long)s->map.epoch, promoted);
+	r = 0;
 	/* Only the first map restores: later slots come from other servers. */
 	if (s->restore != NULL && s->map.epoch > 0) {
 		if (store_count(&s->store, SLOT_OWNED) > 0)
-			return server_restore(s, cause);
-		log_warnx("--restore: this server joined as a spare, with no slots: "
-		    "nothing to restore");
-		free(s->restore);
-		s->restore = NULL;
+			r = server_restore(s, cause);
+		else {
+			log_warnx("--restore: this server joined as a spare, with no "
+			    "slots: nothing to restore");
+			free(s->restore);
+			s->restore = NULL;
+		}
 	}
-	if (s->map.epoch > 0)
-		log_info("map epoch %llu: serving %u of %d slots",
-		    (unsigned long long)s->map.epoch, store_count(&s->store, SLOT_OWNED),
-		    PS_NSLOTS);
-	return 0;
+	if (r == 0 && s->map.epoch > 0) {
+		if (s->map.nbackups > 0)
+			log_info("map epoch %llu: serving %u of %d slots, a backup of %u",
+			    (unsigned long long)s->map.epoch,
+			    store_count(&s->store, SLOT_OWNED), PS_NSLOTS,
+			    replicate_backup_slots(s));
+		else
+			log_info("map epoch %llu: serving %u of %d slots",
+			    (unsigned long long)s->map.epoch,
+			    store_count(&s->store, SLOT_OWNED), PS_NSLOTS);
+		replicate_map(s, &old);
+	}
+	map_free(&old);
+	return r;
 }
 
 static void
@@ -650,7 +724,8 @@ server_slot_data(struct server *s, struct ps_peer *p, struct ps_msg *m, struct p
 		    (unsigned long long)msg_uint(m, 0), s->width);
 		return;
 	}
-	if ((n = store_load(&s->store, m, 1, s->map.epoch, &cause)) == -1) {
+	if ((n = store_load(&s->store, m, 1, s->map.epoch, SLOT_OWNED,
+	    &cause)) == -1) {
 		peer_error(p, m, PS_ERR_CLIENT, "%s", cause);
 		free(cause);
 		return;
@@ -723,6 +798,21 @@ server_shutdown(struct server *s, struct ps_peer *p, struct ps_msg *m, struct ps
 	proc_exit(&s->proc);
 }
 
+static void
+server_replicate(struct server *s, struct ps_peer *p, struct ps_msg *m, struct ps_defer *d)
+{
+	(void)d;
+	replicate_store(s, p, m);
+}
+
+static void
+server_replica_sync(struct server *s, struct ps_peer *p, struct ps_msg *m,
+    struct ps_defer *d)
+{
+	(void)d;
+	replicate_sync(s, p, m);
+}
+
 /* FENCE: the scheduler declared a node dead. */
 static void
 server_fence(struct server *s, struct ps_peer *p, struct ps_msg *m, struct ps_defer *d)
@@ -749,6 +839,8 @@ static const struct handler handlers[] = {
 	{ PS_MSG_IMPORT, server_import },
 	{ PS_MSG_MIGRATE, server_migrate },
 	{ PS_MSG_SLOT_DATA, server_slot_data },
+	{ PS_MSG_REPLICATE, server_replicate },
+	{ PS_MSG_REPLICA_SYNC, server_replica_sync },
 	{ PS_MSG_SAVE, server_save },
 	{ PS_MSG_LOAD, server_load },
 	{ 0, NULL },
@@ -889,6 +981,27 @@ server_beat(evutil_socket_t fd, short what, void *arg)
 	peer_send(s->sched, &s->out);
 }
 
+/*
+ * Registered again: the scheduler forgets a server whose connection closed, and gave
+ * its slots to their backups (or ended the job). What is here is stale: dropped.
+ */
+static void
+server_forget_slots(struct server *s)
+{
+	uint32_t slot, n = 0;
+
+	for (slot = 0; slot < PS_NSLOTS; slot++) {
+		if (s->store.state[slot] == SLOT_ABSENT)
+			continue;
+		store_drop(&s->store, slot);
+		store_set(&s->store, slot, SLOT_ABSENT, s->map.epoch);
+		n++;
+	}
+	if (n > 0)
+		log_warnx("the scheduler lost this server (node %u): its copies of %u "
+		    "slots are stale now, dropped", s->id, n);
+}
+
 static void
 server_registered(struct ps_peer *p, struct ps_msg *m, const char *why, void *arg)
 {
@@ -910,6 +1023,8 @@ server_registered(struct ps_peer *p, struct ps_msg *m, const char *why, void *ar
 	s->registered = 1;
 	s->sched_tries = 0;
 	again = s->id != 0;
+	if (again)
+		server_forget_slots(s);
 	s->id = (uint32_t)msg_uint(m, 0);
 	peer_set_self_id(s->id);
 	log_set_node(s->id);
@@ -1008,6 +1123,7 @@ server_run(const struct ps_conf *conf, const char *restore)
 	s.width = optim_width(&conf->optim);
 	s.started = net_now();
 	store_init(&s.store, s.width);
+	applied_init(&s.applied);
 	map_init(&s.map);
 	wbuf_init(&s.out);
 	proc_init(&s.proc, server_signal, &s);
@@ -1041,12 +1157,14 @@ server_run(const struct ps_conf *conf, const char *restore)
 out:
 	migrate_free(&s);
 	bgsave_free(&s);
+	replicate_free(&s);
 	while (s.parked != NULL) {
 		struct parked *k = s.parked;
 		s.parked = k->next;
 		free(k);
 	}
 	peer_close_all();
+	applied_free(&s.applied);
 	free(s.fenced);
 	if (s.beat != NULL)
 		event_free(s.beat);

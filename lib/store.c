@@ -179,8 +179,10 @@ store_pack(const struct ps_store *st, struct ps_store_cursor *c, size_t max_keys
 
 int64_t
 store_load(struct ps_store *st, const struct ps_msg *m, uint32_t first, uint64_t epoch,
-    char **cause)
+    enum ps_slot_state into, char **cause)
 {
+	enum ps_slot_state from = into == SLOT_OWNED ? SLOT_IMPORTING : SLOT_REPLICA;
+	const char *what = into == SLOT_OWNED ? "being imported" : "a backup";
 	const unsigned char *slots, *counts, *done;
 	const char *keys, *vals;
 	size_t nslots, ncounts, nkeys, nvals, ndone, i, j, k, sum = 0;
@@ -208,8 +210,8 @@ store_load(struct ps_store *st, const struct ps_msg *m, uint32_t first, uint64_t
 	for (i = 0, k = 0; i < nslots; i++) {
 		uint32_t s = get_u16(slots + 2 * i);
 
-		if (s >= PS_NSLOTS || st->state[s] != SLOT_IMPORTING) {
-			xasprintf(cause, "slot data: slot %u is not being imported here", s);
+		if (s >= PS_NSLOTS || st->state[s] != from) {
+			xasprintf(cause, "slot data: slot %u is not %s here", s, what);
 			return -1;
 		}
 		for (j = 0; j < get_u32(counts + 4 * i); j++, k++) {
@@ -223,8 +225,8 @@ store_load(struct ps_store *st, const struct ps_msg *m, uint32_t first, uint64_t
 	for (i = 0; i < ndone; i++) {
 		uint32_t s = get_u16(done + 2 * i);
 
-		if (s >= PS_NSLOTS || st->state[s] != SLOT_IMPORTING) {
-			xasprintf(cause, "slot data: slot %u is not being imported here", s);
+		if (s >= PS_NSLOTS || st->state[s] != from) {
+			xasprintf(cause, "slot data: slot %u is not %s here", s, what);
 			return -1;
 		}
 	}
@@ -236,6 +238,6 @@ store_load(struct ps_store *st, const struct ps_msg *m, uint32_t first, uint64_t
 			    bsz);
 	}
 	for (i = 0; i < ndone; i++)
-		store_set(st, get_u16(done + 2 * i), SLOT_OWNED, epoch);
+		store_set(st, get_u16(done + 2 * i), into, epoch);
 	return (int64_t)sum;
 }

@@ -47,6 +47,13 @@ struct ps_client {
 	size_t			*count;		/* keys per server */
 	size_t			*first;		/* start of each server's run in order[] */
 	size_t			*acked;		/* chunks of each server's run answered */
+	size_t			*nsent;		/* chunks of each server's run sent */
+	uint64_t		*sent_id;	/* request ids of the chunks in flight:
+						 * CLIENT_WINDOW per server */
+	uint64_t		*ktag;		/* per key index: 0, or the id of a push
+						 * that may have been applied, to send it
+						 * again with (see client_resend) */
+	uint32_t		*tagged;	/* key indices with a tag, to send again */
 	uint8_t			*down;		/* connection lost in this attempt */
 	uint32_t		 lost;		/* node id of the last server lost */
 	char			*lost_cause;	/* and why, for the message if all else fails */

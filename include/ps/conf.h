@@ -22,6 +22,7 @@ struct ps_conf {
 	/* cluster */
 	int		 num_servers;		/* cluster.servers, 1 */
 	int		 num_workers;		/* cluster.workers, 1 */
+	int		 replicas;		/* cluster.replicas, 1: copies of each slot */
 	int		 linger;		/* cluster.linger, false: the job goes on
 						 * after its last worker, until ps-ctl
 						 * shutdown */

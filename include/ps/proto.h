@@ -20,7 +20,7 @@
 
 #include <stdint.h>
 
-#define PS_PROTOCOL_VERSION	3
+#define PS_PROTOCOL_VERSION	4
 #define PS_HDR_FIELDS		6
 
 enum ps_msg_type {
@@ -49,12 +49,19 @@ enum ps_msg_type {
 	/* 0x02xx: data */
 	PS_MSG_PULL = 0x0200,		/* sorted unique keys */
 	PS_MSG_PULL_OK,			/* values, dim floats per key */
-	PS_MSG_PUSH,			/* sorted unique keys, gradients (dim floats per key) */
+	PS_MSG_PUSH,			/* sorted unique keys, gradients (dim floats per key),
+					 * and, optionally, true: this is a retry, with the
+					 * same id, of a push that may have been applied */
 	PS_MSG_PUSH_OK,			/* keys applied */
 	PS_MSG_MOVED,			/* server's epoch, owners [[id, host, port], ...], and
 					 * (slot, owner index) uint16 pairs: the request's slots
 					 * not served here and where they are now (index 0xffff:
 					 * unknown, ask the scheduler) */
+	PS_MSG_REPLICATE,		/* owner -> backup: the client's node id and
+					 * request id of the PUSH or LOAD applied, sorted
+					 * keys, their whole states after it (the server's
+					 * width of floats per key) */
+	PS_MSG_REPLICATE_OK,		/* keys stored */
 
 	/* 0x03xx: control, from ps-ctl (role client) to the scheduler */
 	PS_MSG_STATUS = 0x0300,		/* (none) */
@@ -74,6 +81,9 @@ enum ps_msg_type {
 	PS_MSG_SLOT_DATA,		/* width, slots, per-slot counts (uint32), keys, state
 					 * floats (width per key), slots completed by this frame */
 	PS_MSG_SLOT_DATA_OK,		/* keys loaded */
+	PS_MSG_REPLICA_SYNC,		/* owner -> new backup: width, slots to empty first,
+					 * then SLOT_DATA's five lists; answered with
+					 * SLOT_DATA_OK */
 
 	/* 0x05xx: checkpoints */
 	PS_MSG_SAVE = 0x0500,		/* scheduler -> server: the checkpoint's folder; the
@@ -111,6 +121,9 @@ enum ps_err {
 	PS_ERR_STATE,		/* not now: e.g. the cluster is full or not ready */
 	PS_ERR_TIMEOUT,		/* a peer the request needed did not answer in time */
 	PS_ERR_AUTH,		/* no proof, or a wrong proof, of the shared secret */
+	PS_ERR_RETRY,		/* not applied on every copy (a copy was lost or the
+				 * owner changed): fetch the map, send it again with
+				 * the same id and the retry flag */
 };
 
 /* One row of the protocol table. */

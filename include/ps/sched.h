@@ -64,6 +64,9 @@ struct sched {
 	/* events since start, for STATUS and /metrics */
 	uint64_t		 moves_done, moves_failed;
 	uint64_t		 ckpts_done, ckpts_failed;
+	uint64_t		 failovers;
+	double			 failover_at;	/* a lost server's slots are being
+						 * handed to their backups since */
 	struct ps_wbuf		 out;
 };
 
@@ -71,6 +74,13 @@ const char	*sched_node_name(const struct node *);
 struct node	*sched_find(struct sched *, uint32_t id);
 /* Send the map (its epoch already raised) to every live server. */
 void		 sched_publish_map(struct sched *);
+
+/* A lost server (index i in the map): hand its slots to their backups (lib/failover.c).
+ * 0; -1 without replicas; -2 (said) if a slot has no copy left. */
+int		 failover_server(struct sched *, struct node *, int i);
+/* A server joined: give it the copies of slots that are missing, if any (the map is
+ * published by the caller). */
+void		 failover_spare(struct sched *);
 
 /* What STATUS and /metrics both show, so that they agree. */
 const char	*sched_state(struct sched *, const struct node *, double now);

@@ -3,6 +3,7 @@
 #ifndef PS_SERVER_H
 #define PS_SERVER_H
 
+#include "ps/applied.h"
 #include "ps/conf.h"
 #include "ps/map.h"
 #include "ps/peer.h"
@@ -18,6 +19,7 @@ struct parked {
 
 struct migration;
 struct bgsave;
+struct replication;
 
 struct server {
 	const struct ps_conf	*conf;
@@ -46,6 +48,8 @@ struct server {
 	double			 retry_since;	/* of the parked request being retried */
 	struct migration	*mig;		/* the one outgoing move, or NULL */
 	struct bgsave		*save;		/* the checkpoint being written, or NULL */
+	struct replication	*repl;		/* connections to backups, or NULL */
+	struct applied		 applied;	/* pushes applied here (with backups) */
 	char			*restore;	/* --restore: the checkpoint, until loaded */
 	uint32_t		 dim;
 	uint32_t		 width;
@@ -59,6 +63,17 @@ struct server {
 	uint64_t		 pulls, pushes, keys_pulled, keys_pushed;
 	uint64_t		 keys_in, keys_out, slots_in, slots_out;
 };
+
+/* Make room in the scratch arrays for a request of nkeys keys. */
+void	server_grow(struct server *, size_t nkeys);
+/*
+ * A request's floats (per of them for each of n keys) into s->fbuf, checked: the
+ * size, and that every value is finite. 0, or -1 once the request was answered with
+ * ERROR (what names the argument, unit the floats per key).
+ */
+int	server_floats(struct server *, struct ps_peer *, struct ps_msg *,
+	    struct ps_defer *, const char *what, const char *bin, size_t blen, size_t n,
+	    uint32_t per, const char *unit);
 
 /* Register with the scheduler, serve until SHUTDOWN or a signal. With restore (a
  * checkpoint's name, folder or "latest"), the slots the first map gives this server

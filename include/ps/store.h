@@ -20,6 +20,8 @@ enum ps_slot_state {
 	SLOT_IMPORTING,		/* arriving from another server: requests wait */
 	SLOT_MIGRATING,		/* handed to another server: requests get MOVED; the
 				 * entries are kept until it confirms it has them */
+	SLOT_REPLICA,		/* a backup copy, kept up to date by the slot's owner:
+				 * requests get MOVED */
 };
 
 struct ps_store {
@@ -73,11 +75,13 @@ uint64_t store_keys_in(const struct ps_store *, const uint16_t *slots, size_t n)
 size_t	 store_pack(const struct ps_store *, struct ps_store_cursor *, size_t max_keys,
 	    size_t max_slots, struct ps_wbuf *w);
 /*
- * Load the five arguments of store_pack from m, starting at argument first, into
- * slots that are IMPORTING; completed slots become OWNED at epoch. Everything is
- * checked before anything is stored. Keys loaded, or -1 and cause.
+ * Load the five arguments of store_pack from m, starting at argument first: into
+ * slots that are IMPORTING, whose completed slots become OWNED at epoch (into
+ * SLOT_OWNED), or into backup copies (into SLOT_REPLICA: slots that are REPLICA
+ * and stay so). Everything is checked before anything is stored. Keys loaded, or
+ * -1 and cause.
  */
 int64_t	 store_load(struct ps_store *, const struct ps_msg *m, uint32_t first,
-	    uint64_t epoch, char **cause);
+	    uint64_t epoch, enum ps_slot_state into, char **cause);
 
 #endif

@@ -5,7 +5,8 @@
  * checked against every row of the protocol table, and each row whose format matches
  * is read as its handler reads it: msg_uint, msg_int, msg_float, msg_strdup, msg_bin
  * (every byte touched), msg_map_get and msg_obj_number on maps, map_unpack for the map
- * formats, store_load for SLOT_DATA, and json_text (ps-ctl --json) on the whole frame.
+ * formats, store_load for SLOT_DATA and REPLICA_SYNC, and json_text (ps-ctl --json)
+ * on the whole frame.
  * A bad frame ends the connection, as in peer_dispatch.
  */
 #include <stdint.h>
@@ -98,9 +99,11 @@ walk(const msgpack_object *o, int depth)
 	}
 }
 
-/* SLOT_DATA into a store importing the slots it names, as server_slot_data does. */
+/* SLOT_DATA into a store importing the slots it names, as server_slot_data does;
+ * REPLICA_SYNC (its lists one argument later) into backup copies, as
+ * replicate_sync does. */
 static void
-slot_data(const struct ps_msg *m)
+slot_data(const struct ps_msg *m, uint32_t first, enum ps_slot_state into)
 {
 	struct ps_store st;
 	const unsigned char *slots;
@@ -111,10 +114,11 @@ slot_data(const struct ps_msg *m)
 	if (width == 0 || width > 8)
 		return;			/* the server refuses another width first */
 	store_init(&st, (uint32_t)width);
-	slots = (const unsigned char *)msg_bin(m, 1, &len);
+	slots = (const unsigned char *)msg_bin(m, first, &len);
 	for (i = 0; i + 1 < len; i += 2)
-		store_set(&st, (slots[i] | slots[i + 1] << 8) % PS_NSLOTS, SLOT_IMPORTING, 1);
-	if (store_load(&st, m, 1, 2, &cause) == -1) {
+		store_set(&st, (slots[i] | slots[i + 1] << 8) % PS_NSLOTS,
+		    into == SLOT_OWNED ? SLOT_IMPORTING : SLOT_REPLICA, 1);
+	if (store_load(&st, m, first, 2, into, &cause) == -1) {
 		if (cause == NULL)
 			abort();
 		free(cause);
@@ -177,7 +181,9 @@ read_args(const struct ps_msg *m, const struct ps_proto *row)
 		map_free(&map);
 	}
 	if (row->type == PS_MSG_SLOT_DATA)
-		slot_data(m);
+		slot_data(m, 1, SLOT_OWNED);
+	if (row->type == PS_MSG_REPLICA_SYNC)
+		slot_data(m, 2, SLOT_REPLICA);
 }
 
 static void

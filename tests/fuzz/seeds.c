@@ -123,6 +123,29 @@ map_frames(struct ps_wbuf *w)
 	msg_end(w);
 	put("map", "register-ok", w->data + 4, w->len - 4);
 	wbuf_reset(w);
+
+	/* three servers, two backups a slot; then one lost, a place left empty */
+	map_add_server(&map, 3, "127.0.0.1", 40793);
+	map_spread(&map);
+	map_chain_backups(&map, 2);
+	h = hdr(PS_MSG_MAP);
+	msg_begin(w, &h, 3);
+	map_pack(w, &map);
+	msg_end(w);
+	put("map", "map-backups", w->data + 4, w->len - 4);
+	wbuf_reset(w);
+	{
+		uint32_t promoted;
+
+		map_fail_server(&map, 1, &promoted);
+		map_remove_server(&map, 1);
+		map.epoch++;
+	}
+	msg_begin(w, &h, 3);
+	map_pack(w, &map);
+	msg_end(w);
+	put("map", "map-failover", w->data + 4, w->len - 4);
+	wbuf_reset(w);
 	map_free(&map);
 }
 
@@ -209,6 +232,12 @@ main(int argc, char **argv)
 	msg_put_bin(&w, keys, sizeof keys);
 	msg_put_bin(&w, vals, sizeof vals);
 	frame(&w, "push");
+	h = hdr(PS_MSG_PUSH);
+	msg_begin(&w, &h, 3);
+	msg_put_bin(&w, keys, sizeof keys);
+	msg_put_bin(&w, vals, sizeof vals);
+	msg_put_bool(&w, 1);
+	frame(&w, "push-retry");
 	one_uint(&w, PS_MSG_PUSH_OK, 2, "push-ok");
 	s = map_slot(1);
 	pairs[0] = s & 0xff;
@@ -299,6 +328,24 @@ main(int argc, char **argv)
 	msg_put_bin(&w, slots, 2);
 	frame(&w, "slot-data");
 	one_uint(&w, PS_MSG_SLOT_DATA_OK, 2, "slot-data-ok");
+	h = hdr(PS_MSG_REPLICA_SYNC);
+	msg_begin(&w, &h, 7);
+	msg_put_uint(&w, 1);
+	msg_put_bin(&w, slots, 2);
+	msg_put_bin(&w, slots, 2);
+	msg_put_bin(&w, counts, 4);
+	msg_put_bin(&w, skeys, sizeof skeys);
+	msg_put_bin(&w, vals, sizeof vals);
+	msg_put_bin(&w, slots, 2);
+	frame(&w, "replica-sync");
+	h = hdr(PS_MSG_REPLICATE);
+	msg_begin(&w, &h, 4);
+	msg_put_uint(&w, 4);
+	msg_put_uint(&w, 77);
+	msg_put_bin(&w, skeys, sizeof skeys);
+	msg_put_bin(&w, vals, sizeof vals);
+	frame(&w, "replicate");
+	one_uint(&w, PS_MSG_REPLICATE_OK, 2, "replicate-ok");
 
 	one_str(&w, PS_MSG_SAVE, "/srv/ps/ckpt/20261129T081500Z", "save");
 	h = hdr(PS_MSG_SAVE_OK);
@@ -339,16 +386,16 @@ main(int argc, char **argv)
 
 	/* tests/server.bats, by hand */
 	hex("bats-hello-v2", "99 02 01 00 00 00 00 02 00 a1 78");
-	hex("bats-pull-key1", "97 03 cd 02 00 05 00 00 00 c4 08 01 00 00 00 00 00 00 00");
-	hex("bats-bin-lie", "97 03 cd 02 00 05 00 00 00 c6 7f ff ff ff 00");
+	hex("bats-pull-key1", "97 04 cd 02 00 05 00 00 00 c4 08 01 00 00 00 00 00 00 00");
+	hex("bats-bin-lie", "97 04 cd 02 00 05 00 00 00 c6 7f ff ff ff 00");
 	hex("bats-array-lie", "dd ff ff ff ff c0 c0 c0");
-	hex("bats-str-lie", "9a 03 01 00 00 00 00 02 00 db ff ff ff f0 78");
-	hex("bats-map-lie", "9a 03 01 00 00 00 00 02 00 df 7f ff ff ff 00");
-	hex("bats-push-nan", "98 03 cd 02 02 07 00 00 00 c4 08 01 00 00 00 00 00 00 00 "
+	hex("bats-str-lie", "9a 04 01 00 00 00 00 02 00 db ff ff ff f0 78");
+	hex("bats-map-lie", "9a 04 01 00 00 00 00 02 00 df 7f ff ff ff 00");
+	hex("bats-push-nan", "98 04 cd 02 02 07 00 00 00 c4 08 01 00 00 00 00 00 00 00 "
 	    "c4 04 00 00 c0 7f");
-	hex("bats-pull-str", "97 03 cd 02 00 08 00 00 00 a1 78");
-	hex("bats-map-short", "99 03 cd 01 02 0b 00 00 00 63 90 c4 00");
-	hex("bats-unknown", "96 03 cd 09 99 0a 00 00 00");
+	hex("bats-pull-str", "97 04 cd 02 00 08 00 00 00 a1 78");
+	hex("bats-map-short", "99 04 cd 01 02 0b 00 00 00 63 90 c4 00");
+	hex("bats-unknown", "96 04 cd 09 99 0a 00 00 00");
 
 	map_frames(&w);
 	wbuf_free(&w);

@@ -119,7 +119,13 @@ same_map(const struct ps_map *a, const struct ps_map *b)
 		    strcmp(a->servers[i].host, b->servers[i].host) != 0)
 			return 0;
 	}
-	return memcmp(a->owner, b->owner, sizeof a->owner) == 0;
+	if (a->nbackups != b->nbackups ||
+	    memcmp(a->owner, b->owner, sizeof a->owner) != 0)
+		return 0;
+	for (i = 0; i < a->nbackups; i++)
+		if (memcmp(a->backup[i], b->backup[i], sizeof a->backup[i]) != 0)
+			return 0;
+	return 1;
 }
 
 static void
@@ -167,10 +173,11 @@ test_pack(void)
 	map_free(&c);
 }
 
-/* Unpacking a hand-made MAP frame: epoch, servers, slot table of tlen bytes. */
+/* Unpacking a hand-made MAP frame: epoch, servers, slot table of tlen bytes made of
+ * the ntable entries of table (rows one after another), then zeros. */
 static int
-unpack_raw(struct ps_map *dst, uint32_t nservers, int bad_entry, const uint16_t *owner,
-    size_t tlen, char **cause)
+unpack_table(struct ps_map *dst, uint32_t nservers, int bad_entry, const uint16_t *table,
+    size_t ntable, size_t tlen, char **cause)
 {
 	struct ps_wbuf w;
 	struct ps_msg m;
@@ -201,7 +208,7 @@ unpack_raw(struct ps_map *dst, uint32_t nservers, int bad_entry, const uint16_t 
 	}
 	p = msg_put_bin_space(&w, tlen);
 	for (s = 0; s < tlen / 2; s++) {
-		uint16_t o = s < PS_NSLOTS ? owner[s] : 0;
+		uint16_t o = s < ntable ? table[s] : 0;
 		p[2 * s] = o & 0xff;
 		p[2 * s + 1] = o >> 8;
 	}
@@ -215,6 +222,14 @@ unpack_raw(struct ps_map *dst, uint32_t nservers, int bad_entry, const uint16_t 
 	}
 	wbuf_free(&w);
 	return r;
+}
+
+/* The same with one row, the owners, then zeros. */
+static int
+unpack_raw(struct ps_map *dst, uint32_t nservers, int bad_entry, const uint16_t *owner,
+    size_t tlen, char **cause)
+{
+	return unpack_table(dst, nservers, bad_entry, owner, PS_NSLOTS, tlen, cause);
 }
 
 static void
@@ -273,15 +288,15 @@ test_unpack_refuses(void)
 
 	/* slot tables of the wrong size */
 	CHECK(unpack_raw(&m, 1, 0, owner, 2 * PS_NSLOTS - 2, &cause) == -1);
-	CHECK_STR(cause, "map: slot table has 32766 bytes, want 32768");
+	CHECK_STR(cause, "map: slot table has 32766 bytes, want 32768 for each of 1 to 3 rows");
 	free(cause);
 	cause = NULL;
 	CHECK(unpack_raw(&m, 1, 0, owner, 2 * PS_NSLOTS + 1, &cause) == -1);
-	CHECK_STR(cause, "map: slot table has 32769 bytes, want 32768");
+	CHECK_STR(cause, "map: slot table has 32769 bytes, want 32768 for each of 1 to 3 rows");
 	free(cause);
 	cause = NULL;
 	CHECK(unpack_raw(&m, 1, 0, owner, 0, &cause) == -1);
-	CHECK_STR(cause, "map: slot table has 0 bytes, want 32768");
+	CHECK_STR(cause, "map: slot table has 0 bytes, want 32768 for each of 1 to 3 rows");
 	free(cause);
 	cause = NULL;
 
@@ -299,6 +314,545 @@ test_unpack_refuses(void)
 	free(cause);
 	cause = NULL;
 	CHECK(same_map(&m, &keep));
+
+	map_free(&m);
+	map_free(&keep);
+}
+
+/* Every slot's backup rows are packed (an empty place only before empty places), the
+ * rows past nbackups empty, and each backup a listed server holding no other copy of
+ * the slot. */
+static int
+sound_backups(const struct ps_map *m)
+{
+	uint32_t s, j, k;
+
+	for (s = 0; s < PS_NSLOTS; s++) {
+		for (j = 0; j < PS_MAX_COPIES - 1; j++) {
+			uint16_t b = m->backup[j][s];
+
+			if (b == PS_NO_SERVER)
+				continue;
+			if (j >= m->nbackups || b >= m->nservers || b == m->owner[s] ||
+			    (j > 0 && m->backup[j - 1][s] == PS_NO_SERVER))
+				return 0;
+			for (k = 0; k < j; k++)
+				if (m->backup[k][s] == b)
+					return 0;
+		}
+	}
+	return 1;
+}
+
+/* Copies (owned or backup) per server i, into copies[0..nservers). */
+static void
+count_copies(const struct ps_map *m, uint32_t *copies)
+{
+	uint32_t i;
+
+	for (i = 0; i < m->nservers; i++)
+		copies[i] = map_count_slots(m, i) + map_count_backups(m, i);
+}
+
+/* Backups go to the servers after the owner, each server holds its share. */
+static void
+test_chain_backups(void)
+{
+	struct ps_map m;
+	uint32_t nb, s, j, i, c, lo, hi, total;
+	int chained;
+
+	make_map(&m, 3, 1);
+	for (nb = 1; nb <= 2; nb++) {
+		map_chain_backups(&m, nb);
+		CHECK(m.nbackups == nb);
+		CHECK(map_missing_backups(&m) == 0);
+		CHECK(sound_backups(&m));
+		chained = 1;
+		for (s = 0; s < PS_NSLOTS; s++)
+			for (j = 0; j < nb; j++)
+				chained &= m.backup[j][s] == (m.owner[s] + 1 + j) % 3;
+		CHECK(chained);
+		lo = UINT32_MAX;
+		hi = total = 0;
+		for (i = 0; i < 3; i++) {
+			c = map_count_backups(&m, i);
+			lo = c < lo ? c : lo;
+			hi = c > hi ? c : hi;
+			total += c;
+		}
+		CHECK(total == nb * PS_NSLOTS);
+		CHECK(hi - lo <= 1);
+		CHECK(lo == nb * PS_NSLOTS / 3);
+		CHECK(map_count_backups(&m, 3) == 0);	/* nobody beyond the list */
+		CHECK(map_count_backups(&m, PS_NO_SERVER) == 0);	/* empty places are nobody's */
+	}
+
+	/* slot 0 is server 0's, last slot server 2's; with 2 backups every server holds both */
+	CHECK(map_holds(&m, 0, 0) && map_holds(&m, 0, 1) && map_holds(&m, 0, 2));
+	CHECK(!map_holds(&m, 0, 3));
+	map_chain_backups(&m, 1);
+	CHECK(map_holds(&m, 0, 0) && map_holds(&m, 0, 1) && !map_holds(&m, 0, 2));
+	CHECK(map_holds(&m, PS_NSLOTS - 1, 2) && map_holds(&m, PS_NSLOTS - 1, 0));
+	CHECK(!map_holds(&m, PS_NSLOTS - 1, 1));
+	/* a row past nbackups does not count, whatever is in it */
+	map_chain_backups(&m, 2);
+	m.nbackups = 1;
+	CHECK(!map_holds(&m, 0, 2));
+	CHECK(map_count_backups(&m, 2) == map_count_slots(&m, 1));
+	CHECK(map_missing_backups(&m) == 0);
+
+	/* chaining again starts over: no backups at all */
+	map_chain_backups(&m, 0);
+	CHECK(m.nbackups == 0 && map_missing_backups(&m) == 0);
+	CHECK(m.backup[0][0] == PS_NO_SERVER && m.backup[1][PS_NSLOTS - 1] == PS_NO_SERVER);
+	CHECK(map_count_backups(&m, 1) == 0 && !map_holds(&m, 0, 1));
+	map_free(&m);
+
+	/* 2 servers cannot hold 3 copies: the second row stays empty */
+	make_map(&m, 2, 1);
+	map_chain_backups(&m, 2);
+	CHECK(m.nbackups == 2);
+	chained = 1;
+	for (s = 0; s < PS_NSLOTS; s++)
+		chained &= m.backup[0][s] == 1 - m.owner[s] && m.backup[1][s] == PS_NO_SERVER;
+	CHECK(chained);
+	CHECK(sound_backups(&m));
+	CHECK(map_missing_backups(&m) == PS_NSLOTS);
+	CHECK(map_count_backups(&m, 0) == PS_NSLOTS / 2 && map_count_backups(&m, 1) == PS_NSLOTS / 2);
+	CHECK(map_fill_backups(&m, NULL) == 0);		/* nobody left to take them */
+	CHECK(map_missing_backups(&m) == PS_NSLOTS);
+	map_free(&m);
+
+	/* 1 server: no backup at all */
+	make_map(&m, 1, 1);
+	map_chain_backups(&m, 1);
+	CHECK(m.backup[0][0] == PS_NO_SERVER && m.backup[0][PS_NSLOTS - 1] == PS_NO_SERVER);
+	CHECK(map_missing_backups(&m) == PS_NSLOTS);
+	CHECK(map_fill_backups(&m, NULL) == 0);
+	map_free(&m);
+}
+
+/* A lost owner's slots pass to their first backup; a lost backup leaves the rows. */
+static void
+test_fail_server(void)
+{
+	struct ps_map m, before;
+	uint32_t owned, promoted = 12345, lost, s;
+	int moved = 1;
+
+	make_map(&m, 3, 1);
+	map_chain_backups(&m, 2);
+	map_init(&before);
+	map_copy(&before, &m);
+	owned = map_count_slots(&m, 1);
+	CHECK(owned == PS_NSLOTS / 3);
+	lost = map_fail_server(&m, 1, &promoted);
+	CHECK(lost == 0);
+	CHECK(promoted == owned);
+	CHECK(map_count_slots(&m, 1) == 0);
+	CHECK(map_count_backups(&m, 1) == 0);
+	CHECK(map_count_slots(&m, 0) + map_count_slots(&m, 2) == PS_NSLOTS);
+	CHECK(sound_backups(&m));
+	CHECK(map_missing_backups(&m) == PS_NSLOTS);	/* each slot lost one copy */
+	for (s = 0; s < PS_NSLOTS; s++) {
+		const uint16_t o = before.owner[s], b0 = before.backup[0][s],
+		    b1 = before.backup[1][s];
+
+		if (o == 1)		/* promoted: the second backup moves up */
+			moved &= m.owner[s] == b0 && m.backup[0][s] == b1;
+		else if (b0 == 1)	/* the first backup lost: the second moves up */
+			moved &= m.owner[s] == o && m.backup[0][s] == b1;
+		else			/* the second lost */
+			moved &= m.owner[s] == o && m.backup[0][s] == b0;
+		moved &= m.backup[1][s] == PS_NO_SERVER;
+	}
+	CHECK(moved);
+	CHECK(m.nservers == 3 && m.nbackups == 2);	/* still listed, holding nothing */
+
+	/* failing it again changes nothing */
+	map_copy(&before, &m);
+	promoted = 12345;
+	CHECK(map_fail_server(&m, 1, &promoted) == 0);
+	CHECK(promoted == 0);
+	CHECK(same_map(&m, &before));
+
+	/* a second server lost: the third owns every slot, with no backup left */
+	CHECK(map_fail_server(&m, 0, &promoted) == 0);
+	CHECK(promoted == PS_NSLOTS - map_count_slots(&before, 2));
+	CHECK(map_count_slots(&m, 2) == PS_NSLOTS);
+	CHECK(map_missing_backups(&m) == 2 * PS_NSLOTS);
+	CHECK(sound_backups(&m));
+	/* and then the last: nothing to pass its slots to, all lost */
+	CHECK(map_fail_server(&m, 2, &promoted) == PS_NSLOTS);
+	CHECK(promoted == 0);
+	CHECK(map_count_slots(&m, 2) == PS_NSLOTS);	/* still named as owner */
+	map_free(&m);
+
+	/* without backups the slots are lost and the owners stay */
+	make_map(&m, 3, 1);
+	map_copy(&before, &m);
+	promoted = 12345;
+	lost = map_fail_server(&m, 1, &promoted);
+	CHECK(lost == map_count_slots(&before, 1));
+	CHECK(lost == PS_NSLOTS / 3);
+	CHECK(promoted == 0);
+	CHECK(same_map(&m, &before));
+	map_free(&m);
+	map_free(&before);
+}
+
+/* Removing a server shifts the later indices down in the owners and every backup row. */
+static void
+test_remove_server_backups(void)
+{
+	struct ps_map m, before;
+	uint32_t promoted, s, j;
+	int shifted = 1;
+
+	make_map(&m, 4, 1);
+	map_chain_backups(&m, 2);
+	CHECK(map_fail_server(&m, 1, &promoted) == 0);
+	map_init(&before);
+	map_copy(&before, &m);
+	map_remove_server(&m, 1);
+	CHECK(m.nservers == 3 && m.nbackups == 2);
+	CHECK(m.servers[0].id == 100 && m.servers[1].id == 102 && m.servers[2].id == 103);
+	CHECK(map_find_server(&m, 101) == -1);
+	for (s = 0; s < PS_NSLOTS; s++) {
+		shifted &= m.owner[s] == before.owner[s] - (before.owner[s] > 1);
+		for (j = 0; j < 2; j++) {
+			uint16_t b = before.backup[j][s];
+
+			shifted &= m.backup[j][s] ==
+			    (b == PS_NO_SERVER ? PS_NO_SERVER : b - (b > 1));
+		}
+	}
+	CHECK(shifted);
+	CHECK(sound_backups(&m));
+	CHECK(map_missing_backups(&m) == map_missing_backups(&before));
+	CHECK(map_count_backups(&m, 1) == map_count_backups(&before, 2));
+	CHECK(map_count_backups(&m, 2) == map_count_backups(&before, 3));
+	CHECK(map_count_backups(&m, 0) == map_count_backups(&before, 0));
+	map_free(&m);
+	map_free(&before);
+}
+
+/* Lost, removed, refilled: every slot has its backups again where there are servers. */
+static void
+test_fill_backups(void)
+{
+	struct ps_map m, base;
+	uint8_t skip[4] = { 0 };
+	uint32_t promoted, s, filled, b1;
+	int ok;
+
+	/* 4 servers, 1 backup, server 1 lost */
+	make_map(&base, 4, 1);
+	map_chain_backups(&base, 1);
+	CHECK(map_fail_server(&base, 1, &promoted) == 0);
+	CHECK(promoted == PS_NSLOTS / 4);
+	/* server 0's slots lost their backup, server 1's (now 2's) have none */
+	CHECK(map_missing_backups(&base) == PS_NSLOTS / 2);
+	map_remove_server(&base, 1);
+	CHECK(sound_backups(&base));
+
+	map_init(&m);
+	map_copy(&m, &base);
+	filled = map_fill_backups(&m, NULL);
+	CHECK(filled == PS_NSLOTS / 2);
+	CHECK(map_missing_backups(&m) == 0);
+	CHECK(sound_backups(&m));
+	ok = 1;
+	for (s = 0; s < PS_NSLOTS; s++)
+		ok &= m.backup[0][s] < m.nservers && m.backup[0][s] != m.owner[s] &&
+		    m.owner[s] == base.owner[s] &&
+		    (base.backup[0][s] == PS_NO_SERVER || m.backup[0][s] == base.backup[0][s]);
+	CHECK(ok);		/* owners and the backups already there stay */
+	CHECK(map_fill_backups(&m, NULL) == 0);	/* nothing more to fill */
+
+	/* skip: server 1 (id 102) takes no new backup */
+	map_copy(&m, &base);
+	b1 = map_count_backups(&m, 1);
+	skip[1] = 1;
+	CHECK(map_fill_backups(&m, skip) == PS_NSLOTS / 2);
+	CHECK(map_missing_backups(&m) == 0);
+	CHECK(map_count_backups(&m, 1) == b1);
+	CHECK(sound_backups(&m));
+	/* skip both others of server 1's slots: those stay without, server 0's go to 1 */
+	map_copy(&m, &base);
+	skip[0] = skip[2] = 1;
+	skip[1] = 0;
+	filled = map_fill_backups(&m, skip);
+	CHECK(filled == map_count_slots(&base, 0));
+	CHECK(map_missing_backups(&m) == PS_NSLOTS / 2 - filled);
+	CHECK(map_count_backups(&m, 0) == map_count_backups(&base, 0));
+	CHECK(map_count_backups(&m, 2) == map_count_backups(&base, 2));
+	ok = 1;
+	for (s = 0; s < PS_NSLOTS; s++)
+		if (m.owner[s] == 1)
+			ok &= m.backup[0][s] == base.backup[0][s];
+		else if (m.owner[s] == 0)
+			ok &= m.backup[0][s] == 1;
+	CHECK(ok);
+	/* everyone skipped: nothing filled */
+	map_copy(&m, &base);
+	memset(skip, 1, sizeof skip);
+	CHECK(map_fill_backups(&m, skip) == 0);
+	CHECK(map_missing_backups(&m) == PS_NSLOTS / 2);
+	map_free(&m);
+	map_free(&base);
+
+	/* 4 servers, 2 backups, servers 0 and 1 lost: the 2 left hold 2 copies at most */
+	make_map(&m, 4, 1);
+	map_chain_backups(&m, 2);
+	CHECK(map_fail_server(&m, 0, &promoted) == 0);
+	CHECK(promoted == PS_NSLOTS / 4);
+	CHECK(map_fail_server(&m, 1, &promoted) == 0);
+	CHECK(promoted == PS_NSLOTS / 2);
+	map_remove_server(&m, 1);
+	map_remove_server(&m, 0);
+	CHECK(m.nservers == 2 && m.servers[0].id == 102 && m.servers[1].id == 103);
+	CHECK(sound_backups(&m));
+	CHECK(map_missing_backups(&m) == PS_NSLOTS + PS_NSLOTS / 2);
+	filled = map_fill_backups(&m, NULL);
+	CHECK(filled == PS_NSLOTS / 2);
+	CHECK(map_missing_backups(&m) == PS_NSLOTS);
+	ok = 1;
+	for (s = 0; s < PS_NSLOTS; s++)
+		ok &= m.backup[0][s] == 1 - m.owner[s] && m.backup[1][s] == PS_NO_SERVER;
+	CHECK(ok);
+	CHECK(sound_backups(&m));
+	map_free(&m);
+
+	/* nothing to do without backup rows or servers */
+	make_map(&m, 3, 1);
+	CHECK(map_fill_backups(&m, NULL) == 0);
+	map_free(&m);
+	map_init(&m);
+	m.nbackups = 1;
+	CHECK(map_fill_backups(&m, NULL) == 0);
+	map_free(&m);
+}
+
+/* The server with the fewest copies is filled first: a fresh one takes the places. */
+static void
+test_fill_prefers_spare(void)
+{
+	struct ps_map m;
+	uint32_t promoted, copies[4], before[4], i, filled;
+
+	make_map(&m, 4, 1);
+	map_chain_backups(&m, 1);
+	CHECK(map_fail_server(&m, 1, &promoted) == 0);
+	map_remove_server(&m, 1);
+	/* each of the 3 left holds 2 * PS_NSLOTS / 4 copies */
+	count_copies(&m, copies);
+	CHECK(copies[0] == PS_NSLOTS / 2 && copies[1] == PS_NSLOTS / 2 &&
+	    copies[2] == PS_NSLOTS / 2);
+	for (i = 0; i < 3; i++)
+		before[i] = map_count_backups(&m, i);
+	map_add_server(&m, 200, "10.0.1.0", 7100);
+	CHECK(map_count_slots(&m, 3) == 0 && map_count_backups(&m, 3) == 0);
+	filled = map_fill_backups(&m, NULL);
+	CHECK(filled == PS_NSLOTS / 2);
+	CHECK(map_count_backups(&m, 3) == filled);	/* all to the spare */
+	for (i = 0; i < 3; i++)
+		CHECK(map_count_backups(&m, i) == before[i]);
+	CHECK(map_missing_backups(&m) == 0);
+	CHECK(sound_backups(&m));
+	count_copies(&m, copies);
+	CHECK(copies[3] == PS_NSLOTS / 2);
+
+	/* more places than bring the spare level with the others: it is taken while it
+	 * has fewer copies than the other candidate, and not beyond */
+	map_free(&m);
+	make_map(&m, 3, 1);
+	map_chain_backups(&m, 1);
+	m.nbackups = 2;			/* a second row, all empty */
+	map_add_server(&m, 200, "10.0.1.0", 7100);
+	filled = map_fill_backups(&m, NULL);
+	CHECK(filled == PS_NSLOTS);
+	CHECK(map_missing_backups(&m) == 0);
+	CHECK(sound_backups(&m));
+	count_copies(&m, copies);
+	CHECK(copies[0] + copies[1] + copies[2] + copies[3] == 3 * PS_NSLOTS);
+	CHECK(copies[3] >= 2 * PS_NSLOTS / 3);	/* up to where the others started */
+	CHECK(copies[3] <= 1 + (copies[0] > copies[1] ?
+	    (copies[0] > copies[2] ? copies[0] : copies[2]) :
+	    (copies[1] > copies[2] ? copies[1] : copies[2])));
+	CHECK(map_count_backups(&m, 3) > PS_NSLOTS / 2);	/* the most new places */
+	map_free(&m);
+}
+
+/* Backup rows survive packing: all of them, empty places and all. */
+static void
+test_pack_backups(void)
+{
+	struct ps_map a, b;
+	uint32_t promoted, s, j, missing;
+	char *cause = NULL;
+	int empty;
+
+	make_map(&a, 5, 77);
+	map_chain_backups(&a, 2);
+	map_init(&b);
+	CHECK(round_trip(&a, &b, 0, &cause) == 0);
+	CHECK(cause == NULL);
+	CHECK(b.nbackups == 2);
+	CHECK(same_map(&a, &b));
+	CHECK(memcmp(a.backup, b.backup, sizeof a.backup) == 0);
+
+	/* with empty places (a server lost), after two other arguments: the slots of
+	 * servers 1, 2 (backed up on 3) and 3 have one backup, those of 0 and 4 two */
+	missing = map_count_slots(&a, 1) + map_count_slots(&a, 2) + map_count_slots(&a, 3);
+	CHECK(map_fail_server(&a, 3, &promoted) == 0);
+	a.epoch++;
+	CHECK(round_trip(&a, &b, 2, &cause) == 0);
+	CHECK(same_map(&a, &b));
+	CHECK(map_missing_backups(&b) == missing);
+	CHECK(b.owner[PS_NSLOTS / 2] == 2 && b.backup[0][PS_NSLOTS / 2] == 4 &&
+	    b.backup[1][PS_NSLOTS / 2] == PS_NO_SERVER);
+	CHECK(b.backup[1][0] == 2 && b.backup[1][PS_NSLOTS - 1] == 1);
+
+	/* fewer rows over a map with more: the rows no longer in use are emptied */
+	map_chain_backups(&a, 1);
+	CHECK(round_trip(&a, &b, 0, &cause) == 0);
+	CHECK(b.nbackups == 1);
+	CHECK(same_map(&a, &b));
+	empty = 1;
+	for (s = 0; s < PS_NSLOTS; s++)
+		for (j = 1; j < PS_MAX_COPIES - 1; j++)
+			empty &= b.backup[j][s] == PS_NO_SERVER;
+	CHECK(empty);
+	/* and none */
+	map_chain_backups(&a, 0);
+	CHECK(round_trip(&a, &b, 0, &cause) == 0);
+	CHECK(b.nbackups == 0 && same_map(&a, &b));
+	CHECK(b.backup[0][0] == PS_NO_SERVER);
+	free(cause);
+	map_free(&a);
+	map_free(&b);
+}
+
+static void
+test_unpack_refuses_backups(void)
+{
+	static uint16_t table[PS_MAX_COPIES * PS_NSLOTS];
+	uint16_t *owner = table, *row1 = table + PS_NSLOTS, *row2 = table + 2 * PS_NSLOTS;
+	struct ps_map keep, m;
+	char *cause = NULL;
+	uint32_t s, promoted;
+	int same;
+
+	for (s = 0; s < PS_NSLOTS; s++) {
+		owner[s] = s % 3;
+		row1[s] = (s + 1) % 3;
+		row2[s] = (s + 2) % 3;
+	}
+	make_map(&keep, 4, 99);
+	map_chain_backups(&keep, 2);
+	CHECK(map_fail_server(&keep, 2, &promoted) == 0);	/* with empty places */
+	map_init(&m);
+
+	/* the hand-made frame is good as it stands, with 2 and 3 rows */
+	CHECK(unpack_table(&m, 3, 0, table, 3 * PS_NSLOTS, 6 * PS_NSLOTS, &cause) == 0);
+	CHECK(m.nbackups == 2 && m.nservers == 3);
+	same = 1;
+	for (s = 0; s < PS_NSLOTS; s++)
+		same &= m.owner[s] == owner[s] && m.backup[0][s] == row1[s] &&
+		    m.backup[1][s] == row2[s];
+	CHECK(same);
+	CHECK(unpack_table(&m, 3, 0, table, 2 * PS_NSLOTS, 4 * PS_NSLOTS, &cause) == 0);
+	CHECK(m.nbackups == 1 && m.backup[0][7] == row1[7] && m.backup[1][7] == PS_NO_SERVER);
+	/* empty places are fine when packed */
+	row2[5] = PS_NO_SERVER;
+	row1[6] = row2[6] = PS_NO_SERVER;
+	CHECK(unpack_table(&m, 3, 0, table, 3 * PS_NSLOTS, 6 * PS_NSLOTS, &cause) == 0);
+	CHECK(m.backup[0][5] == row1[5] && m.backup[1][5] == PS_NO_SERVER);
+	CHECK(m.backup[0][6] == PS_NO_SERVER && m.backup[1][6] == PS_NO_SERVER);
+	CHECK(map_missing_backups(&m) == 3);
+	CHECK(cause == NULL);
+	map_copy(&m, &keep);
+
+	/* a backup that is not a listed server */
+	row1[100] = 3;
+	CHECK(unpack_table(&m, 3, 0, table, 3 * PS_NSLOTS, 6 * PS_NSLOTS, &cause) == -1);
+	CHECK_STR(cause, "map: slot 100 has backup 3 in row 1: not a server, a second copy, "
+	    "or after an empty place");
+	CHECK(same_map(&m, &keep));		/* a refused map changes nothing */
+	free(cause);
+	cause = NULL;
+	row1[100] = (100 + 1) % 3;
+	row2[PS_NSLOTS - 1] = 0xfffe;
+	CHECK(unpack_table(&m, 3, 0, table, 3 * PS_NSLOTS, 6 * PS_NSLOTS, &cause) == -1);
+	CHECK_STR(cause, "map: slot 16383 has backup 65534 in row 2: not a server, a second "
+	    "copy, or after an empty place");
+	CHECK(same_map(&m, &keep));
+	free(cause);
+	cause = NULL;
+	row2[PS_NSLOTS - 1] = (PS_NSLOTS - 1 + 2) % 3;
+
+	/* a backup on the slot's owner */
+	row2[200] = owner[200];
+	CHECK(unpack_table(&m, 3, 0, table, 3 * PS_NSLOTS, 6 * PS_NSLOTS, &cause) == -1);
+	CHECK_STR(cause, "map: slot 200 has backup 2 in row 2: not a server, a second copy, "
+	    "or after an empty place");
+	CHECK(same_map(&m, &keep));
+	free(cause);
+	cause = NULL;
+	row2[200] = (200 + 2) % 3;
+	row1[201] = owner[201];
+	CHECK(unpack_table(&m, 3, 0, table, 3 * PS_NSLOTS, 6 * PS_NSLOTS, &cause) == -1);
+	CHECK_STR(cause, "map: slot 201 has backup 0 in row 1: not a server, a second copy, "
+	    "or after an empty place");
+	free(cause);
+	cause = NULL;
+	row1[201] = (201 + 1) % 3;
+
+	/* the same server twice */
+	row2[300] = row1[300];
+	CHECK(unpack_table(&m, 3, 0, table, 3 * PS_NSLOTS, 6 * PS_NSLOTS, &cause) == -1);
+	CHECK_STR(cause, "map: slot 300 has backup 1 in row 2: not a server, a second copy, "
+	    "or after an empty place");
+	CHECK(same_map(&m, &keep));
+	free(cause);
+	cause = NULL;
+	row2[300] = (300 + 2) % 3;
+
+	/* a gap: an empty place, then a server */
+	row1[400] = PS_NO_SERVER;
+	CHECK(unpack_table(&m, 3, 0, table, 3 * PS_NSLOTS, 6 * PS_NSLOTS, &cause) == -1);
+	CHECK_STR(cause, "map: slot 400 has backup 0 in row 2: not a server, a second copy, "
+	    "or after an empty place");
+	CHECK(same_map(&m, &keep));
+	free(cause);
+	cause = NULL;
+	row1[400] = (400 + 1) % 3;
+
+	/* with the fixes the table is good again: each refusal was for its own reason */
+	CHECK(unpack_table(&m, 3, 0, table, 3 * PS_NSLOTS, 6 * PS_NSLOTS, &cause) == 0);
+	CHECK(cause == NULL);
+	map_copy(&m, &keep);
+
+	/* 4 rows: more copies than PS_MAX_COPIES */
+	CHECK(unpack_table(&m, 3, 0, table, 3 * PS_NSLOTS, 8 * PS_NSLOTS, &cause) == -1);
+	CHECK_STR(cause, "map: slot table has 131072 bytes, want 32768 for each of 1 to 3 rows");
+	CHECK(same_map(&m, &keep));
+	free(cause);
+	cause = NULL;
+
+	/* no servers: no backup but empty places */
+	memset(table, 0, sizeof table);
+	for (s = 0; s < PS_NSLOTS; s++)
+		row1[s] = PS_NO_SERVER;
+	CHECK(unpack_table(&m, 0, 0, table, 2 * PS_NSLOTS, 4 * PS_NSLOTS, &cause) == 0);
+	CHECK(m.nservers == 0 && m.nbackups == 1);
+	row1[9] = 0;
+	CHECK(unpack_table(&m, 0, 0, table, 2 * PS_NSLOTS, 4 * PS_NSLOTS, &cause) == -1);
+	CHECK_STR(cause, "map: slot 9 has backup 0 in row 1: not a server, a second copy, "
+	    "or after an empty place");
+	free(cause);
 
 	map_free(&m);
 	map_free(&keep);
@@ -359,6 +913,13 @@ main(void)
 	RUN(test_spread);
 	RUN(test_pack);
 	RUN(test_unpack_refuses);
+	RUN(test_chain_backups);
+	RUN(test_fail_server);
+	RUN(test_remove_server_backups);
+	RUN(test_fill_backups);
+	RUN(test_fill_prefers_spare);
+	RUN(test_pack_backups);
+	RUN(test_unpack_refuses_backups);
 	RUN(test_key_spread);
 	return UNIT_DONE();
 }

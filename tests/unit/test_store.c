@@ -111,7 +111,7 @@ load_at(struct ps_store *st, const struct ps_wbuf *w, size_t off, uint64_t epoch
 	if (msg_decode(&m, w->data + off + 4, frame_len(w, off), cause) != 0)
 		return -1;
 	if (msg_check(&m, "ubbbbb", cause) == 0)
-		r = store_load(st, &m, 1, epoch, cause);
+		r = store_load(st, &m, 1, epoch, SLOT_OWNED, cause);
 	msg_free(&m);
 	return r;
 }

@@ -1,0 +1,157 @@
+#!/usr/bin/env bats
+# Replication (cluster.replicas): a lost server's slots are served by their backups
+# under a new map epoch, the job goes on, no acknowledged update is lost and none is
+# applied twice (ps-bench with the sum optimizer checks every value it pulls against
+# the exact sums of what it pushed), and a server that joins takes the missing copies.
+
+load helper
+
+bats_require_minimum_version 1.5.0
+
+setup() {
+	ps_init
+	ps_heart
+}
+
+teardown() {
+	local p
+	if [ -n "${PS_FEED:-}" ]; then
+		exec {PS_FEED}>&-
+	fi
+	for p in "${PS_PIDS[@]}"; do kill -CONT "$p" 2>/dev/null || true; done
+	ps_teardown
+}
+
+# recovery_time: the scheduler's "served again" line, its seconds on stdout.
+recovery_time() {
+	ps_log_match "$PS_TMP/scheduler.log" \
+	    "failover: the lost server's slots are served again, ([0-9.]+) s after it was lost" ||
+	    return 1
+	echo "${BASH_REMATCH[1]}"
+}
+
+@test "replicas 2: kill -9 a server while ps-bench pushes (sum): every value is the sum of the acknowledged pushes" {
+	local t
+	start_scheduler 3 1 -o cluster.replicas=2
+	start_server -o optimizer.name=sum
+	start_server -o optimizer.name=sum
+	start_server -o optimizer.name=sum
+	start_bench bench -o optimizer.name=sum -k 50000 -r 1000 --check-all
+	wait_until "$PS_START_TIMEOUT" ps_log_has "$PS_TMP/bench.log" 'creating them took'
+	ps_sleep 0.5
+	alive "$(ps_pid bench)" || fail "ps-bench ended before the kill: $(cat "$PS_TMP/bench.out")"
+	kill -KILL "$(ps_pid server1)"
+	wait_exit "$(ps_pid bench)" 60 || fail "ps-bench hangs after the kill"
+	[ "$status" -eq 0 ] || fail "ps-bench: exit $status: $(cat "$PS_TMP/bench.log")"
+	run cat "$PS_TMP/bench.out"
+	assert_output --partial "check keys=50000 dim=1 rounds=1000 checked=50000 values=50000"
+	t=$(recovery_time) || fail "no recovery time: $(cat "$PS_TMP/scheduler.log")"
+	echo "# recovered in $t s" >&3
+	# the goal is well under a second; a loaded machine gets some slack
+	awk -v t="$t" 'BEGIN { exit !(t < 2) }' || fail "recovery took $t s"
+	ps_log_has "$PS_TMP/scheduler.log" \
+	    'warn: server node [0-9]+ at 127\.0\.0\.1:[0-9]+ lost: its backups serve its 5461 slots from map epoch 2'
+	# the replica count is restored: the two left have a copy of every slot
+	ps_log_has "$PS_TMP/server0.log" 'backup node [0-9]+ has its copy of [0-9]+ slots'
+}
+
+@test "replicas 2: ps-local with a server killed mid-training finishes, exit 0, as accurate" {
+	local lp srv json
+	# a slow stdin: the kill lands while the worker trains
+	(for i in $(seq 20); do cat "$HEART"; sleep 0.1; done) |
+	    "$PS_ROOT/scripts/ps-local" -q -s 3 -w 1 -o cluster.replicas=2 --test "$HEART" \
+	    --json >"$PS_TMP/local.out" 2>"$PS_TMP/local.log" 3>&- &
+	lp=$!
+	ps_track ps-local "$lp"
+	wait_until "$PS_START_TIMEOUT" bash -c \
+	    "ps -eo ppid=,comm= | awk -v p=$lp '\$1 == p && \$2 == \"ps-worker\"' | grep -q ."
+	srv=$(ps -eo pid=,ppid=,comm= | awk -v p="$lp" '$2 == p && $3 == "ps-server" {print $1; exit}')
+	[ -n "$srv" ] || fail "no server to kill"
+	ps_sleep 0.5
+	kill -KILL "$srv"
+	wait_exit "$lp" 60 || fail "ps-local hangs"
+	[ "$status" -eq 0 ] || fail "ps-local: exit $status: $(cat "$PS_TMP/local.log")"
+	ps_log_has "$PS_TMP/local.log" 'server[0-9] died \(exit 137\); cluster.replicas is 2'
+	json=$(tail -n 1 "$PS_TMP/local.out")
+	jq -e '.accuracy >= 0.80 and .examples == 270' <<<"$json" >/dev/null ||
+	    fail "after the failover: $json"
+}
+
+@test "replicas 2: a server frozen (SIGSTOP) past the heartbeat timeout: its backup serves, the job finishes" {
+	start_scheduler 2 1 -o cluster.replicas=2 -o net.heartbeat_timeout=2 \
+	    -o net.heartbeat_interval=0.2
+	start_server -o net.heartbeat_interval=0.2
+	start_server -o net.heartbeat_interval=0.2
+	feed_worker trainer -o net.request_timeout=3
+	kill -STOP "$(ps_pid server0)"
+	wait_until 10 recovery_time || fail "no failover: $(cat "$PS_TMP/scheduler.log")"
+	ps_log_has "$PS_TMP/scheduler.log" 'silent for [0-9.]+ s: declared dead'
+	# the worker's requests to the frozen server time out (net.request_timeout) and
+	# go again to its backup, the owner now
+	tail -n +101 "$HEART" >&"$PS_FEED"
+	exec {PS_FEED}>&-
+	PS_FEED=
+	wait_exit "$(ps_pid trainer)" 20 || fail "the worker hangs"
+	[ "$status" -eq 0 ] || fail "the worker: exit $status: $(cat "$PS_TMP/trainer.log")"
+	wait_exit "$(ps_pid scheduler)" 10 || fail "the scheduler did not end the job"
+	[ "$status" -eq 0 ] || fail "the scheduler: exit $status"
+	ps_log_has "$PS_TMP/scheduler.log" 'job over: every worker succeeded'
+}
+
+@test "replicas 2: a server that joins after a failover takes the missing copies, and can take over" {
+	start_scheduler 2 1 -o cluster.replicas=2
+	start_server -o optimizer.name=sum
+	start_server -o optimizer.name=sum
+	start_bench bench -o optimizer.name=sum -k 20000 -r 3000 --check-all
+	wait_until "$PS_START_TIMEOUT" ps_log_has "$PS_TMP/bench.log" 'creating them took'
+	kill -KILL "$(ps_pid server0)"
+	wait_until 10 recovery_time
+	ps_log_has "$PS_TMP/scheduler.log" \
+	    'warn: 16384 copies of slots are missing: too few servers left for cluster.replicas 2'
+	# the new server is given every copy, and its owner sends them while serving
+	start_server -o optimizer.name=sum
+	wait_until 10 ps_log_has "$PS_TMP/scheduler.log" \
+	    'info: 16384 missing copies of slots given to the new server'
+	wait_until 10 ps_log_has "$PS_TMP/server1.log" \
+	    'backup node [0-9]+ has its copy of 16384 slots'
+	alive "$(ps_pid bench)" || fail "ps-bench ended too soon: $(cat "$PS_TMP/bench.out")"
+	# now the other original server goes: the new one serves everything, with
+	# the copy it was sent and every update since
+	kill -KILL "$(ps_pid server1)"
+	wait_exit "$(ps_pid bench)" 60 || fail "ps-bench hangs"
+	[ "$status" -eq 0 ] || fail "ps-bench: exit $status: $(cat "$PS_TMP/bench.log")"
+	run cat "$PS_TMP/bench.out"
+	assert_output --partial "checked=20000 values=20000"
+	ps_log_has "$PS_TMP/server2.log" 'serving 16384 slots this server kept as a backup'
+}
+
+@test "with replicas, a lost server whose slots have no copy left still ends the job, naming it" {
+	start_scheduler 2 1 -o cluster.replicas=2
+	start_server
+	start_server
+	feed_worker trainer
+	kill -KILL "$(ps_pid server0)"
+	wait_until 10 recovery_time
+	kill -KILL "$(ps_pid server1)"
+	wait_exit "$(ps_pid scheduler)" 10 || fail "the scheduler did not end the job"
+	[ "$status" -eq 1 ] || fail "the scheduler: exit $status"
+	ps_log_has "$PS_TMP/scheduler.log" \
+	    'error: a server is lost: server node [0-9]+ at 127\.0\.0\.1:[0-9]+ owned 16384 slots whose backups were lost too; ending the job'
+}
+
+@test "cluster.replicas above cluster.servers is refused at start" {
+	run -1 "$PS_BUILD/ps-scheduler" -o scheduler.port=0 -o cluster.servers=2 \
+	    -o cluster.replicas=3
+	assert_output --partial 'cluster.replicas (3) needs at least as many servers (cluster.servers is 2)'
+	run -2 "$PS_BUILD/ps-scheduler" -n -o cluster.replicas=4
+	assert_output --partial 'cluster.replicas'
+}
+
+@test "with replicas, moving slots is refused, saying why" {
+	start_scheduler 2 1 -o cluster.replicas=2
+	start_server
+	start_server
+	feed_worker trainer
+	run -1 ps_ctl reshard --slots 0-9 --to "$(ps_servers | tail -n 1)"
+	assert_output --partial 'cluster.replicas is 2: slots with backups do not move between servers'
+}

@@ -76,6 +76,7 @@ struct launch {
 	struct event		*timer;		/* ready, then stop, then kill */
 	int			 phase;		/* what the timer is for */
 	int			 ready, stopping, failed, exit_code, linger;
+	int			 replicas;	/* cluster.replicas */
 	int			 hup_ignored;	/* as under nohup: keep it so */
 	int			 workers_ok, nworkers;
 };
@@ -229,6 +230,12 @@ launch_node_check(struct launch *l, struct launch_node *node)
 			log_info("every worker is done; the job lingers (cluster.linger) "
 			    "until ps-ctl shutdown");
 	}
+	else if (node->role == LAUNCH_SERVER && code != 0 && !l->stopping &&
+	    l->replicas > 1)
+		/* Its slots' backups serve them: the scheduler says whether the job
+		 * can go on, and ends it if not. */
+		log_warnx("%s died; cluster.replicas is %d: its backups serve its slots",
+		    node->name, l->replicas);
 	else if (node->role == LAUNCH_SCHEDULER && !l->ready && !l->stopping) {
 		l->failed = 1;
 		launch_stop(l, "the scheduler ended before it was ready");
@@ -387,34 +394,32 @@ print_command(const struct launch_node *node)
 /* The job's settings as every node reads them: the file, -o, and from the hosts
  * file the scheduler's address and the number of servers and workers. */
 static char *
-job_yaml(struct ps_cli *cli, const struct ps_hosts *hosts, int *linger)
+job_yaml(struct ps_cli *cli, const struct ps_hosts *hosts, int *linger,
+    int *replicas)
 {
 	struct ps_conf	 conf;
-	char		*set, *cause, *yaml = NULL;
+	char		*set[3], *yaml = NULL;
 	size_t		 len = 0;
 	FILE		*f;
+	int		 i;
 
+	/* After the user's -o, so they win, and before the options are checked
+	 * together (cluster.replicas against cluster.servers). */
+	xasprintf(&set[0], "scheduler.host=%s", hosts->scheduler.address);
+	xasprintf(&set[1], "cluster.servers=%d", hosts->nservers);
+	xasprintf(&set[2], "cluster.workers=%d", hosts->nworkers);
+	for (i = 0; i < 3; i++)
+		cli_option(cli, 'o', set[i]);
 	conf_init(&conf);
 	cli_load(cli, &conf);
-	xasprintf(&set, "scheduler.host=%s", hosts->scheduler.address);
-	if (conf_set(&conf, set, &cause) != 0)
-		fatalx("scheduler %s: %s", hosts->scheduler.address, cause);
-	free(set);
-	xasprintf(&set, "cluster.servers=%d", hosts->nservers);
-	if (conf_set(&conf, set, &cause) != 0)
-		fatalx("servers: %s", cause);
-	free(set);
-	xasprintf(&set, "cluster.workers=%d", hosts->nworkers);
-	if (conf_set(&conf, set, &cause) != 0)
-		fatalx("workers: %s", cause);
-	free(set);
-	if (conf_check(&conf, &cause) != 0)
-		fatalx("%s", cause);
+	for (i = 0; i < 3; i++)
+		free(set[i]);
 	if (conf.scheduler_port == 0) {
 		log_error("scheduler.port is 0: the nodes on other hosts need a known port");
 		exit(PS_EXIT_USAGE);
 	}
 	*linger = conf.linger;
+	*replicas = conf.replicas;
 	if ((f = open_memstream(&yaml, &len)) == NULL)
 		fatal("open_memstream");
 	conf_print(&conf, f);
@@ -521,7 +526,7 @@ main(int argc, char **argv)
 		return PS_EXIT_USAGE;
 	}
 	memset(&l, 0, sizeof l);
-	yaml = job_yaml(&cli, &hosts, &l.linger);
+	yaml = job_yaml(&cli, &hosts, &l.linger, &l.replicas);
 	launch_nodes(&l, &hosts, yaml, cli.verbose);
 	free(yaml);
 	if (dry_run) {

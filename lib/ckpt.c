@@ -35,6 +35,7 @@
 #include <xxhash.h>
 
 #include "ps/ckpt.h"
+#include "ps/file.h"
 #include "ps/map.h"
 #include "ps/sort.h"
 #include "ps/xmalloc.h"
@@ -1435,55 +1436,18 @@ int
 ckpt_manifest_write(const char *dir, const struct ps_manifest *m, char **cause)
 {
 	struct ps_manifest check;
-	char *tmp, *path, *text;
-	size_t len, done = 0;
-	ssize_t n;
-	int fd = -1, rv = -1;
+	char *path, *text;
+	size_t len;
+	int rv = -1;
 
-	xasprintf(&tmp, "%s/%s", dir, PS_CKPT_MANIFEST_TMP);
 	xasprintf(&path, "%s/%s", dir, PS_CKPT_MANIFEST);
 	text = ckpt_manifest_format(m, &len);
 	/* Never write what would not read back. */
-	if (ckpt_manifest_parse(&check, text, len, path, cause) != 0)
-		goto out;
-	ckpt_manifest_free(&check);
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) == -1) {
-		xasprintf(cause, "%s: %s", tmp, strerror(errno));
-		goto out;
+	if (ckpt_manifest_parse(&check, text, len, path, cause) == 0) {
+		ckpt_manifest_free(&check);
+		rv = file_replace(path, text, len, cause);
 	}
-	while (done < len) {
-		n = write(fd, text + done, len - done);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			xasprintf(cause, "%s: write: %s", tmp, strerror(errno));
-			goto out;
-		}
-		done += (size_t)n;
-	}
-	if (fsync(fd) != 0) {
-		xasprintf(cause, "%s: fsync: %s", tmp, strerror(errno));
-		goto out;
-	}
-	if (close(fd) != 0) {
-		fd = -1;
-		xasprintf(cause, "%s: close: %s", tmp, strerror(errno));
-		goto out;
-	}
-	fd = -1;
-	if (rename(tmp, path) != 0) {
-		xasprintf(cause, "%s: rename to %s: %s", tmp, PS_CKPT_MANIFEST,
-		    strerror(errno));
-		goto out;
-	}
-	rv = ckpt_sync_dir(dir, cause);
-out:
-	if (fd != -1)
-		close(fd);
-	if (rv != 0)
-		unlink(tmp);
 	free(text);
-	free(tmp);
 	free(path);
 	return rv;
 }
@@ -1491,44 +1455,17 @@ out:
 int
 ckpt_manifest_read(const char *dir, struct ps_manifest *m, char **cause)
 {
-	char *path, *text = NULL;
-	size_t len = 0, cap = 0;
-	ssize_t n;
-	int fd, rv = -1, saved;
+	char *path, *text;
+	size_t len;
+	int rv = -1;
 
 	memset(m, 0, sizeof *m);
 	xasprintf(&path, "%s/%s", dir, PS_CKPT_MANIFEST);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-		saved = errno;
-		xasprintf(cause, "%s: %s", path, strerror(errno));
+	if ((text = file_read(path, MANIFEST_MAX, &len, cause)) == NULL) {
 		free(path);
-		errno = saved;
-		return -1;
-	}
-	for (;;) {
-		if (len == cap) {
-			if (cap > MANIFEST_MAX) {
-				xasprintf(cause, "%s: larger than %d bytes", path,
-				    MANIFEST_MAX);
-				goto out;
-			}
-			cap = cap == 0 ? 4096 : 2 * cap;
-			text = xreallocarray(text, 1, cap);
-		}
-		n = read(fd, text + len, cap - len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			xasprintf(cause, "%s: read: %s", path, strerror(errno));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
+		return -1;	/* errno kept: ENOENT is no checkpoint */
 	}
 	rv = ckpt_manifest_parse(m, text, len, path, cause);
-out:
-	close(fd);
 	free(text);
 	free(path);
 	if (rv != 0)

@@ -42,25 +42,118 @@ client_hdr(struct ps_client *c, uint32_t type)
 	return msg_hdr(type, ++c->next_id, c->id, c->map.epoch);
 }
 
-/* Frames to the scheduler go through here: the heartbeat thread writes too. */
+/* REGISTER (as node id, if not 0: a scheduler resumed from its state file takes the
+ * node back) on c->sched; the REGISTER_OK in m. */
+static int
+client_register(struct ps_client *c, struct ps_wbuf *w, uint32_t id, struct ps_msg *m,
+    char **cause)
+{
+	struct ps_hdr h = msg_hdr(PS_MSG_REGISTER, 1, 0, 0);
+
+	msg_begin(w, &h, id != 0 ? 4 : 3);
+	msg_put_uint(w, c->role);
+	msg_put_str(w, "");
+	msg_put_uint(w, 0);
+	if (id != 0)
+		msg_put_uint(w, id);
+	msg_end(w);
+	/* The scheduler answers once every server has joined. */
+	return conn_call(&c->sched, w, m, PS_MSG_REGISTER_OK, cause);
+}
+
+/*
+ * The scheduler's connection failed (sched_lock held). A scheduler that keeps a
+ * state file (PS_REGISTER_RESUMABLE) may be started again and take the job over:
+ * connect again, as this node, trying retries more times with backoff. Without one,
+ * or once the main thread's tries failed, the loss is final: *cause is why.
+ */
+static int
+client_sched_again(struct ps_client *c, struct ps_wbuf *w, const char *why,
+    int retries, char **cause)
+{
+	struct ps_msg m;
+
+	conn_close(&c->sched);
+	if (!c->resumable || c->sched_gone) {
+		*cause = xstrdup(why);
+		return -1;
+	}
+	if (conn_open(&c->sched, c->conf->scheduler_host, c->conf->scheduler_port,
+	    c->role, c->id, c->progname, c->conf->max_frame, retries, cause) != 0)
+		goto fail;
+	if (client_register(c, w, c->id, &m, cause) != 0) {
+		conn_close(&c->sched);
+		goto fail;
+	}
+	if (!(msg_uint(&m, 5) & PS_REGISTER_TAKEN_BACK)) {
+		xasprintf(cause, "the scheduler did not take node %u back (it declared it "
+		    "lost, or it does not know this job)", c->id);
+		msg_free(&m);
+		conn_close(&c->sched);
+		c->sched_gone = 1;
+		return -1;
+	}
+	msg_free(&m);
+	log_info("the scheduler took node %u back", c->id);
+	return 0;
+fail:
+	if (retries > 0)
+		c->sched_gone = 1;
+	return -1;
+}
+
+/*
+ * A frame to the scheduler, and its answer (want) when want is not 0. The lock is
+ * held throughout: the heartbeat thread writes too, and connects again if the
+ * scheduler is lost; so does this, once, and sends the frame again.
+ */
+static int
+client_sched_io(struct ps_client *c, struct ps_wbuf *w, struct ps_msg *m,
+    uint32_t want, char **cause)
+{
+	char *frame = xmalloc(w->len ? w->len : 1), *why;
+	size_t len = w->len;
+	int r, again = 0;
+
+	memcpy(frame, w->data, len);
+	pthread_mutex_lock(&c->sched_lock);
+	for (;;) {
+		if ((r = conn_send(&c->sched, w, cause)) == 0 && want != 0)
+			r = conn_recv(&c->sched, m, cause);
+		if (r == 0 || again++)
+			break;
+		why = *cause;
+		*cause = NULL;
+		if (c->resumable && !c->sched_gone)
+			log_warnx("lost the scheduler (%s); connecting again", why);
+		r = client_sched_again(c, w, why, c->conf->connect_retries, cause);
+		free(why);
+		if (r != 0)
+			break;
+		/* the frame again, as it was */
+		wbuf_reset(w);
+		wbuf_reserve(w, len);
+		memcpy(w->data, frame, len);
+		w->len = len;
+	}
+	pthread_mutex_unlock(&c->sched_lock);
+	free(frame);
+	if (r != 0 || want == 0)
+		return r;
+	return conn_check_reply(&c->sched, m, want, cause);
+}
+
 static int
 client_sched_send(struct ps_client *c, struct ps_wbuf *w, char **cause)
 {
-	int r;
-
-	pthread_mutex_lock(&c->sched_lock);
-	r = conn_send(&c->sched, w, cause);
-	pthread_mutex_unlock(&c->sched_lock);
-	return r;
+	return client_sched_io(c, w, NULL, 0, cause);
 }
 
 static int
 client_sched_call(struct ps_client *c, struct ps_wbuf *w, struct ps_msg *m,
     uint32_t want, char **cause)
 {
-	if (client_sched_send(c, w, cause) != 0)
-		return -1;
-	return conn_expect(&c->sched, m, want, cause);
+	return client_sched_io(c, w, m, want, cause);
 }
 
 /* A heartbeat, with the figures ps-ctl status shows. */
@@ -90,6 +183,7 @@ client_beat(void *arg)
 	struct timespec until;
 	double secs = c->conf->heartbeat_interval;
 	char *cause;
+	int tries = 0;
 
 	wbuf_init(&w);
 	pthread_mutex_lock(&c->sched_lock);
@@ -108,12 +202,28 @@ client_beat(void *arg)
 			;
 		if (c->beat_stop)
 			break;
+		/* Lost, with a scheduler that may come back: one try a beat, so
+		 * that client_close never waits long for this thread. */
+		if (c->sched.fd == -1) {
+			if (client_sched_again(c, &w, "lost", 0, &cause) != 0) {
+				free(cause);
+				if (c->sched_gone || ++tries > c->conf->connect_retries)
+					break;
+				continue;
+			}
+			tries = 0;
+		}
 		client_put_beat(c, &w);
 		if (conn_send(&c->sched, &w, &cause) != 0) {
-			/* The main thread finds out on its next call. */
-			log_debug("heartbeat: %s", cause);
+			if (!c->resumable) {
+				/* The main thread finds out on its next call. */
+				log_debug("heartbeat: %s", cause);
+				free(cause);
+				break;
+			}
+			log_warnx("lost the scheduler (%s); connecting again", cause);
 			free(cause);
-			break;
+			conn_close(&c->sched);
 		}
 	}
 	pthread_mutex_unlock(&c->sched_lock);
@@ -200,7 +310,6 @@ int
 client_open(struct ps_client *c, const struct ps_conf *conf, uint32_t role,
     const char *progname, char **cause)
 {
-	struct ps_hdr h;
 	struct ps_msg m;
 	pthread_condattr_t cattr;
 
@@ -219,14 +328,7 @@ client_open(struct ps_client *c, const struct ps_conf *conf, uint32_t role,
 	    progname, conf->max_frame, conf->connect_retries, cause) != 0)
 		return -1;
 
-	h = client_hdr(c, PS_MSG_REGISTER);
-	msg_begin(&c->w, &h, 3);
-	msg_put_uint(&c->w, role);
-	msg_put_str(&c->w, "");
-	msg_put_uint(&c->w, 0);
-	msg_end(&c->w);
-	/* The scheduler answers once every server has joined. */
-	if (conn_call(&c->sched, &c->w, &m, PS_MSG_REGISTER_OK, cause) != 0)
+	if (client_register(c, &c->w, 0, &m, cause) != 0)
 		goto fail;
 	if (map_unpack(&c->map, &m, 2, cause) != 0) {
 		msg_free(&m);
@@ -235,6 +337,7 @@ client_open(struct ps_client *c, const struct ps_conf *conf, uint32_t role,
 	c->id = msg_uint(&m, 0);
 	log_set_node((uint32_t)c->id);
 	c->rank = msg_uint(&m, 1);
+	c->resumable = (msg_uint(&m, 5) & PS_REGISTER_RESUMABLE) != 0;
 	msg_free(&m);
 	log_debug("registered as node %u, rank %u; map epoch %llu, %u servers", c->id,
 	    c->rank, (unsigned long long)c->map.epoch, c->map.nservers);
@@ -306,6 +409,27 @@ client_refresh_map(struct ps_client *c, char **cause)
 	atomic_store(&c->epoch, c->map.epoch);
 	client_grow_servers(c, 0);
 	return 0;
+}
+
+/*
+ * The map, fetched again. After a server was lost, the scheduler may not have noticed
+ * yet (a killed server: a moment; a frozen one: net.heartbeat_timeout): while the map
+ * still names it, ask again, for that long and 2 s more. A scheduler that ends the
+ * job instead closes the connection, and that is the answer.
+ */
+static int
+client_await_map(struct ps_client *c, char **cause)
+{
+	double until = net_now() + c->conf->heartbeat_timeout + 2;
+
+	for (;;) {
+		if (client_refresh_map(c, cause) != 0)
+			return -1;
+		if (c->lost == 0 || map_find_server(&c->map, c->lost) < 0 ||
+		    net_now() >= until)
+			return 0;
+		usleep(50 * 1000);
+	}
 }
 
 /*
@@ -845,7 +969,7 @@ client_rpc(struct ps_client *c, int push, const uint64_t *keys, size_t n, float 
 		log_debug("%zu keys moved, %zu to send again", nretry, ntagged);
 		if (attempt > 0)
 			usleep(attempt > 2 ? 20 * 1000 : 1000);
-		if ((c->stale || attempt >= 3) && client_refresh_map(c, cause) != 0) {
+		if ((c->stale || attempt >= 3) && client_await_map(c, cause) != 0) {
 			/* The server that failed is the news, not only the map. */
 			if (c->lost_cause != NULL) {
 				char *why = *cause;

@@ -76,6 +76,9 @@ static const struct conf_option conf_table[] = {
 	  "7070", "scheduler TCP port (0: any free port)" },
 	{ "scheduler.metrics_port", CONF_INT, OFF(metrics_port), 0, 65535, 0,
 	  "0", "scheduler: Prometheus /metrics over HTTP on this port (0: none)" },
+	{ "scheduler.state_file", CONF_STRING, OFF(state_file), 0, 0, CONF_EMPTY,
+	  "", "scheduler: keep the job's state (map, nodes) in this file, so that a "
+	  "scheduler started again after a crash resumes the job; empty: none" },
 
 	{ "server.host", CONF_STRING, OFF(server_host), 0, 0, 0,
 	  "127.0.0.1", "address a server listens on for workers" },
@@ -775,6 +778,11 @@ conf_check(const struct ps_conf *conf, char **cause)
 		conf_fmt_double(b, sizeof b, conf->heartbeat_interval, 0);
 		xasprintf(cause, "net.heartbeat_timeout (%s) must be greater "
 		    "than net.heartbeat_interval (%s)", a, b);
+		return -1;
+	}
+	if (conf->replicas > conf->num_servers) {
+		xasprintf(cause, "cluster.replicas (%d) needs at least as many servers "
+		    "(cluster.servers is %d)", conf->replicas, conf->num_servers);
 		return -1;
 	}
 	if (conf->metrics_port != 0 && conf->metrics_port == conf->scheduler_port) {

@@ -199,6 +199,12 @@ conn_expect(struct ps_conn *c, struct ps_msg *m, uint32_t want, char **cause)
 {
 	if (conn_recv(c, m, cause) != 0)
 		return -1;
+	return conn_check_reply(c, m, want, cause);
+}
+
+int
+conn_check_reply(struct ps_conn *c, struct ps_msg *m, uint32_t want, char **cause)
+{
 	if (m->hdr.type == PS_MSG_ERROR) {
 		char *text = msg_strdup(m, 1);
 

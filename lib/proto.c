@@ -22,8 +22,8 @@ static const struct ps_proto table[] = {
 	{ PS_MSG_AUTH,		"AUTH",		"b",		ANY, 0 },
 	{ PS_MSG_AUTH_OK,	"AUTH_OK",	"",		ANY, 1 },
 
-	{ PS_MSG_REGISTER,	"REGISTER",	"usu",		SERVER | WORKER | CLIENT, 0 },
-	{ PS_MSG_REGISTER_OK,	"REGISTER_OK",	"uu" PS_MAP_FMT, SCHED, 1 },
+	{ PS_MSG_REGISTER,	"REGISTER",	"usu.",		SERVER | WORKER | CLIENT, 0 },
+	{ PS_MSG_REGISTER_OK,	"REGISTER_OK",	"uu" PS_MAP_FMT "u", SCHED, 1 },
 	{ PS_MSG_MAP,		"MAP",		PS_MAP_FMT,	SCHED, 0 },
 	{ PS_MSG_MAP_ACK,	"MAP_ACK",	"u",		SERVER, 1 },
 	{ PS_MSG_GET_MAP,	"GET_MAP",	"",		SERVER | WORKER | CLIENT, 0 },

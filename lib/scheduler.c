@@ -106,12 +106,15 @@ sched_put_map(struct sched *s, struct node *n, uint32_t type, uint64_t id)
 	struct ps_hdr h = sched_hdr(s, type, id);
 
 	if (type == PS_MSG_REGISTER_OK) {
-		msg_begin(&s->out, &h, 5);
+		msg_begin(&s->out, &h, 6);
 		msg_put_uint(&s->out, n->id);
 		msg_put_uint(&s->out, n->rank);
 	} else
 		msg_begin(&s->out, &h, 3);
 	map_pack(&s->out, &s->map);
+	if (type == PS_MSG_REGISTER_OK)
+		msg_put_uint(&s->out, (s->conf->state_file[0] != '\0' ?
+		    PS_REGISTER_RESUMABLE : 0) | (n->taken_back ? PS_REGISTER_TAKEN_BACK : 0));
 	msg_end(&s->out);
 }
 
@@ -174,6 +177,7 @@ sched_publish_map(struct sched *s)
 		sched_put_map(s, n, PS_MSG_MAP, peer_next_id(n->peer));
 		peer_call(n->peer, &s->out, 30.0, sched_map_acked, s);
 	}
+	sched_state_save(s);
 }
 
 /* The first map: the slots spread over the servers that registered. */
@@ -206,6 +210,37 @@ sched_training(struct sched *s)
 	return n;
 }
 
+/*
+ * A node of a resumed job (scheduler.state_file) is back: it asked for the id it had.
+ * It keeps its id, rank and place in the map.
+ */
+static int
+sched_take_back(struct sched *s, struct ps_peer *p, struct ps_msg *m, uint32_t role)
+{
+	const msgpack_object *claim = m->nargs > 3 ? &m->args[3] : NULL;
+	struct node *n;
+
+	if (claim == NULL || claim->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+	    claim->via.u64 > UINT32_MAX ||
+	    (n = sched_find(s, (uint32_t)claim->via.u64)) == NULL ||
+	    n->peer != NULL || n->state != NODE_ALIVE || n->role != role)
+		return 0;
+	n->peer = p;
+	n->taken_back = 1;
+	n->last_seen = net_now();
+	snprintf(n->addr, sizeof n->addr, "%s", strchr(peer_info(p)->name, '@') ?
+	    strchr(peer_info(p)->name, '@') + 1 : peer_info(p)->name);
+	peer_set_data(p, n);
+	log_info("%s is back, from %s", sched_node_name(n), peer_info(p)->name);
+	if (s->map_live || role == PS_ROLE_SERVER)
+		sched_send_map(s, n, PS_MSG_REGISTER_OK, m->hdr.id);
+	else {
+		n->waiting = m->hdr.id;
+		n->waiting_type = PS_MSG_REGISTER_OK;
+	}
+	return 1;
+}
+
 static void
 sched_register(struct sched *s, struct ps_peer *p, struct node *n, struct ps_msg *m)
 {
@@ -232,6 +267,8 @@ sched_register(struct sched *s, struct ps_peer *p, struct node *n, struct ps_msg
 		    m->args[1].via.str.size, SCHED_NAME_MAX);
 		return;
 	}
+	if (sched_take_back(s, p, m, role))
+		return;
 	if (s->nnodes >= sched_max_nodes(s)) {
 		peer_error(p, m, PS_ERR_STATE, "the scheduler has %u nodes, as many as "
 		    "net.max_frame (STATUS must fit in one frame) allows", s->nnodes);
@@ -302,6 +339,8 @@ sched_register(struct sched *s, struct ps_peer *p, struct node *n, struct ps_msg
 	}
 	if (role == PS_ROLE_WORKER)
 		sched_check_barrier(s);
+	if (role != PS_ROLE_CLIENT)
+		sched_state_save(s);
 }
 
 static void
@@ -439,6 +478,7 @@ sched_done(struct sched *s, struct ps_peer *p, struct node *n, struct ps_msg *m)
 	if (n->status != 0)
 		s->failed++;
 	log_info("%s finished%s", sched_node_name(n), n->status ? " with an error" : "");
+	sched_state_save(s);
 	sched_check_barrier(s);
 	sched_check_end(s);
 }
@@ -698,6 +738,7 @@ sched_node_lost(struct sched *s, struct node *n, const char *why)
 	log_warnx("%s %s", sched_node_name(n), why);
 	if (n->role == PS_ROLE_WORKER) {
 		s->failed++;
+		sched_state_save(s);
 		sched_fence(s, n);
 		sched_check_barrier(s);
 		sched_check_end(s);
@@ -825,7 +866,8 @@ sched_check_end(struct sched *s)
 			    finished, s->failed);
 		for (i = 0; i < s->nnodes; i++) {
 			struct node *n = s->nodes[i];
-			if (n->role != PS_ROLE_SERVER || n->state != NODE_ALIVE)
+			if (n->role != PS_ROLE_SERVER || n->state != NODE_ALIVE ||
+			    n->peer == NULL)
 				continue;
 			h = sched_hdr(s, PS_MSG_SHUTDOWN, 0);
 			msg_simple(&s->out, &h);
@@ -858,9 +900,14 @@ sched_tick(evutil_socket_t fd, short what, void *arg)
 			continue;
 		if (now - n->last_seen <= s->conf->heartbeat_timeout)
 			continue;
-		snprintf(why, sizeof why, "silent for %.1f s: declared dead",
-		    now - n->last_seen);
-		peer_close(n->peer);
+		if (n->peer == NULL)
+			snprintf(why, sizeof why, "did not come back to the resumed job "
+			    "within %.1f s: declared dead", now - n->last_seen);
+		else
+			snprintf(why, sizeof why, "silent for %.1f s: declared dead",
+			    now - n->last_seen);
+		if (n->peer != NULL)
+			peer_close(n->peer);
 		sched_node_lost(s, n, why);
 		i = (uint32_t)-1;	/* the list may have changed */
 	}
@@ -925,7 +972,7 @@ scheduler_run(const struct ps_conf *conf)
 	struct sched s;
 	const char *host;
 	char *cause;
-	int port = 0, status;
+	int port = 0, status = 1;
 	uint32_t i;
 
 	memset(&s, 0, sizeof s);
@@ -933,6 +980,11 @@ scheduler_run(const struct ps_conf *conf)
 	map_init(&s.map);
 	wbuf_init(&s.out);
 	proc_init(&s.proc, sched_signal, &s);
+	if (sched_state_load(&s, &cause) != 0) {
+		log_error("%s", cause);
+		free(cause);
+		goto out;
+	}
 	peer_set_self(PS_ROLE_SCHEDULER, 0, "ps-scheduler");
 	peer_set_limits(conf->max_connections, conf->handshake_timeout,
 	    conf->frame_timeout);
@@ -942,9 +994,7 @@ scheduler_run(const struct ps_conf *conf)
 	if (s.listener == NULL) {
 		log_error("%s", cause);
 		free(cause);
-		proc_free(&s.proc);
-		wbuf_free(&s.out);
-		return 1;
+		goto out;
 	}
 	s.self.role = PS_ROLE_SCHEDULER;
 	s.self.state = NODE_ALIVE;
@@ -954,15 +1004,6 @@ scheduler_run(const struct ps_conf *conf)
 	log_info("listening on %s:%d for %d servers and %d workers%s", host,
 	    port, conf->num_servers, conf->num_workers,
 	    auth_enabled() ? "; every connection proves net.secret_file" : "");
-	if (conf->replicas > conf->num_servers) {
-		log_error("cluster.replicas (%d) needs at least as many servers "
-		    "(cluster.servers is %d)", conf->replicas, conf->num_servers);
-		peer_listen_free(s.listener);
-		free(s.self.host);
-		proc_free(&s.proc);
-		wbuf_free(&s.out);
-		return 1;
-	}
 	if ((uint64_t)conf->num_servers + (uint64_t)conf->num_workers > sched_max_nodes(&s))
 		log_warnx("net.max_frame (%lld bytes) leaves room for %u nodes in STATUS, "
 		    "fewer than cluster.servers and cluster.workers: raise it",
@@ -971,11 +1012,7 @@ scheduler_run(const struct ps_conf *conf)
 	    (s.metrics = metrics_start(&s, &cause)) == NULL) {
 		log_error("%s", cause);
 		free(cause);
-		peer_listen_free(s.listener);
-		free(s.self.host);
-		proc_free(&s.proc);
-		wbuf_free(&s.out);
-		return 1;
+		goto out;
 	}
 	/* The address is a result: scripts read it to find a scheduler on port 0. */
 	printf("ready %s:%d\n", host, port);
@@ -987,8 +1024,11 @@ scheduler_run(const struct ps_conf *conf)
 	proc_loop(&s.proc);
 
 	status = s.failed > 0 ? 1 : 0;
-	if (s.ending)
+	if (s.ending) {
 		sched_summary(&s);
+		sched_state_remove(&s);
+	}
+out:
 	metrics_free(s.metrics);
 	reshard_free(&s);
 	snapshot_free(&s);
@@ -1000,9 +1040,12 @@ scheduler_run(const struct ps_conf *conf)
 	free(s.nodes);
 	free(s.self.host);
 	free(s.barrier);
-	event_free(s.tick);
-	event_free(s.quit);
-	peer_listen_free(s.listener);
+	if (s.tick != NULL)
+		event_free(s.tick);
+	if (s.quit != NULL)
+		event_free(s.quit);
+	if (s.listener != NULL)
+		peer_listen_free(s.listener);
 	proc_free(&s.proc);
 	map_free(&s.map);
 	wbuf_free(&s.out);

@@ -1023,13 +1023,16 @@ server_registered(struct ps_peer *p, struct ps_msg *m, const char *why, void *ar
 	s->registered = 1;
 	s->sched_tries = 0;
 	again = s->id != 0;
-	if (again)
+	if (again && (msg_uint(m, 5) & PS_REGISTER_TAKEN_BACK))
+		log_info("the scheduler took this server back as node %u: serving on",
+		    s->id);
+	else if (again)
 		server_forget_slots(s);
 	s->id = (uint32_t)msg_uint(m, 0);
 	peer_set_self_id(s->id);
 	log_set_node(s->id);
 	if (server_apply_map(s, m, 2, &cause) != 0) {
-		/* A scheduler keeps no state yet: a restarted one has a new job. */
+		/* A scheduler restarted without its state file has a new job. */
 		log_error("scheduler: %s%s", cause, again ? " (it restarted and does not "
 		    "know this job): exiting" : "");
 		free(cause);
@@ -1040,7 +1043,8 @@ server_registered(struct ps_peer *p, struct ps_msg *m, const char *why, void *ar
 	}
 	log_info("node %u serving on %s:%d (%s, dim %u)%s", s->id, s->host,
 	    s->port, optim_name(s->conf->optim.kind), s->dim,
-	    s->map.epoch > 0 ? ": joined a running job as a spare" : "");
+	    s->map.epoch > 0 && store_count(&s->store, SLOT_OWNED) == 0 &&
+	    replicate_backup_slots(s) == 0 ? ": joined a running job as a spare" : "");
 	proc_timer_start(s->beat, s->conf->heartbeat_interval);
 }
 
@@ -1077,10 +1081,14 @@ server_connect_scheduler(struct server *s)
 	server_advertise(s, host, sizeof host);
 	snprintf(s->advertised, sizeof s->advertised, "%s", host);
 	h = msg_hdr(PS_MSG_REGISTER, peer_next_id(s->sched), 0, 0);
-	msg_begin(&s->out, &h, 3);
+	/* Again (the scheduler was lost): as the node it was, which a scheduler
+	 * resumed from its state file takes back. */
+	msg_begin(&s->out, &h, s->id != 0 ? 4 : 3);
 	msg_put_uint(&s->out, PS_ROLE_SERVER);
 	msg_put_str(&s->out, host);
 	msg_put_uint(&s->out, (uint64_t)s->port);
+	if (s->id != 0)
+		msg_put_uint(&s->out, s->id);
 	msg_end(&s->out);
 	peer_call(s->sched, &s->out, 0, server_registered, s);
 }

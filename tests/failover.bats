@@ -139,9 +139,11 @@ recovery_time() {
 	    'error: a server is lost: server node [0-9]+ at 127\.0\.0\.1:[0-9]+ owned 16384 slots whose backups were lost too; ending the job'
 }
 
-@test "cluster.replicas above cluster.servers is refused at start" {
-	run -1 "$PS_BUILD/ps-scheduler" -o scheduler.port=0 -o cluster.servers=2 \
+@test "cluster.replicas above cluster.servers is refused, with -n too" {
+	run -2 "$PS_BUILD/ps-scheduler" -o scheduler.port=0 -o cluster.servers=2 \
 	    -o cluster.replicas=3
+	assert_output --partial 'cluster.replicas (3) needs at least as many servers (cluster.servers is 2)'
+	run -2 "$PS_BUILD/ps-scheduler" -n -o cluster.servers=2 -o cluster.replicas=3
 	assert_output --partial 'cluster.replicas (3) needs at least as many servers (cluster.servers is 2)'
 	run -2 "$PS_BUILD/ps-scheduler" -n -o cluster.replicas=4
 	assert_output --partial 'cluster.replicas'

@@ -36,6 +36,8 @@ struct ps_client {
 	pthread_cond_t		 beat_cond;
 	int			 beat_running;
 	int			 beat_stop;
+	int			 resumable;	/* the scheduler keeps a state file */
+	int			 sched_gone;	/* connecting again failed: no more tries */
 	/* what the heartbeat thread reads while the main thread works */
 	_Atomic uint64_t	 epoch;		/* map.epoch */
 	_Atomic uint64_t	 examples;	/* trained on so far */

@@ -14,6 +14,7 @@ struct ps_conf {
 	int		 scheduler_port;	/* scheduler.port, 7070 (0: any free port) */
 	int		 metrics_port;		/* scheduler.metrics_port, 0 (none): HTTP
 						 * /metrics on scheduler.host */
+	char		*state_file;		/* scheduler.state_file, "": none */
 	/* server: where a server listens for workers */
 	char		*server_host;		/* server.host, "127.0.0.1" */
 	int		 server_port;		/* server.port, 0 (any free port) */

@@ -35,6 +35,8 @@ int	conn_recv(struct ps_conn *, struct ps_msg *m, char **cause);
 /* conn_recv, then: ERROR becomes -1 with its text as cause; any type other than
  * want is -1 too. m must be msg_free'd only on success. */
 int	conn_expect(struct ps_conn *, struct ps_msg *m, uint32_t want, char **cause);
+/* What conn_expect does with the frame received. */
+int	conn_check_reply(struct ps_conn *, struct ps_msg *m, uint32_t want, char **cause);
 /* Send and conn_expect. */
 int	conn_call(struct ps_conn *, struct ps_wbuf *w, struct ps_msg *m, uint32_t want,
 	    char **cause);

@@ -33,8 +33,12 @@ enum ps_msg_type {
 	PS_MSG_AUTH_OK,			/* (none): the proof is good */
 
 	/* 0x01xx: membership */
-	PS_MSG_REGISTER = 0x0100,	/* role, host, port where it listens (0: none) */
-	PS_MSG_REGISTER_OK,		/* node id, rank (worker: 0..W-1), then the map */
+	PS_MSG_REGISTER = 0x0100,	/* role, host, port where it listens (0: none),
+					 * and, optionally, the node id it had: a
+					 * scheduler resumed from its state file takes
+					 * the node back under that id */
+	PS_MSG_REGISTER_OK,		/* node id, rank (worker: 0..W-1), the map, flags
+					 * (PS_REGISTER_*) */
 	PS_MSG_MAP,			/* the map: scheduler -> server; also GET_MAP's reply */
 	PS_MSG_MAP_ACK,			/* epoch now in force on the server */
 	PS_MSG_GET_MAP,			/* (none) */
@@ -112,6 +116,12 @@ enum ps_role {
 #define PS_FROM_WORKER	PS_ROLE_BIT(PS_ROLE_WORKER)
 #define PS_FROM_CLIENT	PS_ROLE_BIT(PS_ROLE_CLIENT)
 #define PS_FROM_ANY	(PS_FROM_SCHED | PS_FROM_SERVER | PS_FROM_WORKER | PS_FROM_CLIENT)
+
+/* REGISTER_OK's flags. */
+#define PS_REGISTER_RESUMABLE	0x1	/* the scheduler keeps a state file: if it is
+					 * lost, connect again, it may come back */
+#define PS_REGISTER_TAKEN_BACK	0x2	/* the node was taken back under the id it
+					 * had (its data is still the job's) */
 
 /* Error codes: whose fault it is, as memcached's CLIENT_ERROR and SERVER_ERROR. */
 enum ps_err {

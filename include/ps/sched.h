@@ -27,6 +27,7 @@ struct node {
 	uint32_t	 waiting_type;
 	uint64_t	 barrier_id;	/* request id of a pending BARRIER; 0: none */
 	int		 drained;	/* emptied by ps-ctl drain: rebalance leaves it out */
+	int		 taken_back;	/* came back to a resumed job (state file) */
 	/* from heartbeats, for ps-ctl status and /metrics */
 	uint64_t	 keys, memory, pushes, pulls, examples;
 	uint64_t	 bytes_in, bytes_out;	/* on its connections, since it started */
@@ -81,6 +82,12 @@ int		 failover_server(struct sched *, struct node *, int i);
 /* A server joined: give it the copies of slots that are missing, if any (the map is
  * published by the caller). */
 void		 failover_spare(struct sched *);
+
+/* scheduler.state_file (lib/schedstate.c): load it at start (0: loaded, or there is
+ * none; -1 and cause), write it after a change, remove it when the job ends. */
+int		 sched_state_load(struct sched *, char **cause);
+void		 sched_state_save(struct sched *);
+void		 sched_state_remove(struct sched *);
 
 /* What STATUS and /metrics both show, so that they agree. */
 const char	*sched_state(struct sched *, const struct node *, double now);

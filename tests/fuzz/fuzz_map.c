@@ -2,7 +2,7 @@
  * libFuzzer target: the cluster map as a server or a client receives it (lib/map.c).
  * The input is a frame's msgpack payload (no length prefix): decoded with msg_decode,
  * checked as a MAP ([epoch, servers, owners]) and as a REGISTER_OK (node id, rank, then
- * the map), then read with map_unpack. A map that unpacks must name a server for
+ * the map, flags), then read with map_unpack. A map that unpacks must name a server for
  * every slot and come back the same through map_pack and map_unpack.
  */
 #include <stdint.h>
@@ -103,7 +103,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	try_unpack(&m, PS_MAP_FMT, 0);
-	try_unpack(&m, "uu" PS_MAP_FMT, 2);
+	try_unpack(&m, "uu" PS_MAP_FMT "u", 2);
 	msg_free(&m);
 	return 0;
 }

@@ -116,10 +116,11 @@ map_frames(struct ps_wbuf *w)
 	wbuf_reset(w);
 
 	h = hdr(PS_MSG_REGISTER_OK);
-	msg_begin(w, &h, 5);
+	msg_begin(w, &h, 6);
 	msg_put_uint(w, 3);
 	msg_put_uint(w, 0);
 	map_pack(w, &map);
+	msg_put_uint(w, PS_REGISTER_RESUMABLE | PS_REGISTER_TAKEN_BACK);
 	msg_end(w);
 	put("map", "register-ok", w->data + 4, w->len - 4);
 	wbuf_reset(w);

@@ -9,8 +9,6 @@ load helper
 
 bats_require_minimum_version 1.5.0
 
-PS_NETNS=()	# the network namespaces this test made, removed in teardown
-
 setup() {
 	ps_init
 	ps_heart
@@ -24,85 +22,6 @@ teardown() {
 	ps_teardown || rc=$?
 	ns_teardown
 	return "$rc"
-}
-
-# --- network namespaces --------------------------------------------------------------
-
-# ns_setup: two network namespaces, NS_A and NS_B, joined by a veth pair: NS_A has
-# NS_NET.1/24, NS_B NS_NET.2/24, NS_NET a random 10.213.X; lo is up in both. The names
-# carry the shell's pid and the test's number, so parallel runs do not collide; the
-# veth ends are made inside the namespaces, so their names cannot either. Skips the
-# test when namespaces cannot be made here.
-ns_setup() {
-	local err=$PS_TMP/ip.err why
-	command -v ip >/dev/null ||
-	    skip "network namespaces not permitted here: ip is missing (install iproute2)"
-	[ "$(id -u)" -eq 0 ] ||
-	    skip "network namespaces not permitted here: not root (uid $(id -u))"
-	NS_A=ps-a-$$-$BATS_TEST_NUMBER
-	NS_B=ps-b-$$-$BATS_TEST_NUMBER
-	NS_NET=10.213.$((RANDOM % 256))
-	if ! ip netns add "$NS_A" 2>"$err"; then
-		why=$(<"$err")
-		skip "network namespaces not permitted here: ip netns add: ${why:-failed}"
-	fi
-	PS_NETNS+=("$NS_A")
-	if ! { ip netns add "$NS_B" && PS_NETNS+=("$NS_B") &&
-	    ip -n "$NS_A" link add veth0 type veth peer name veth1 netns "$NS_B" &&
-	    ip -n "$NS_A" addr add "$NS_NET.1/24" dev veth0 &&
-	    ip -n "$NS_B" addr add "$NS_NET.2/24" dev veth1 &&
-	    ip -n "$NS_A" link set lo up && ip -n "$NS_B" link set lo up &&
-	    ip -n "$NS_A" link set veth0 up && ip -n "$NS_B" link set veth1 up; } \
-	    2>"$err"; then
-		why=$(<"$err")
-		skip "network namespaces not permitted here: ${why:-ip failed}"
-	fi
-}
-
-# ns_teardown: end whatever still runs in this test's namespaces (by pid: only this
-# test's processes can be in them), then remove them; the veth pair goes with them.
-ns_teardown() {
-	local ns p
-	for ns in "${PS_NETNS[@]}"; do
-		for p in $(ip netns pids "$ns" 2>/dev/null); do
-			echo "pid $p was left running in $ns; killed" >&2
-			kill -KILL "$p" 2>/dev/null || true
-		done
-		ip netns del "$ns" 2>/dev/null || echo "could not remove namespace $ns" >&2
-	done
-	PS_NETNS=()
-}
-
-# ns_start NAME NS PROGRAM [ARGS...]: a ps program in the background in namespace NS;
-# its stdout in NAME.out, its log in NAME.log. `ip netns exec` execs the program in
-# its own place, so the pid tracked (and killed in teardown) is the program's.
-ns_start() {
-	local name=$1 ns=$2 prog=$3
-	shift 3
-	ip netns exec "$ns" "$PS_BUILD/$prog" "$@" >"$PS_TMP/$name.out" \
-	    2>"$PS_TMP/$name.log" </dev/null 3>&- &
-	ps_track "$name" $!
-}
-
-# ns_run NS PROGRAM [ARGS...]: a ps program in the foreground in namespace NS, with a
-# time limit (status 124).
-ns_run() {
-	local ns=$1 prog=$2
-	shift 2
-	timeout "$PS_EXIT_TIMEOUT" ip netns exec "$ns" "$PS_BUILD/$prog" "$@"
-}
-
-# ns_conf HOST PORT: the test's configuration, for every role in every namespace.
-ns_conf() {
-	PS_CONF=$PS_TMP/ps.yaml
-	printf '%s\n' "# written by tests/daemon.bats for one test" \
-	    "scheduler:" "  host: $1" "  port: $2" \
-	    "server:" "  port: 0" \
-	    "cluster:" "  servers: 1" "  workers: 1" \
-	    "net:" "  secret_file: $PS_TMP/secret" >"$PS_CONF"
-	# beyond loopback, daemons listen only with a shared secret
-	[ -f "$PS_TMP/secret" ] || { head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' \
-	    >"$PS_TMP/secret" && chmod 600 "$PS_TMP/secret"; }
 }
 
 # is_prog PID PROGRAM: the process PID is PROGRAM itself (not a wrapper around it).

@@ -14,12 +14,14 @@ setup() {
 }
 
 teardown() {
-	local p
+	local p rc=0
 	if [ -n "${PS_FEED:-}" ]; then
 		exec {PS_FEED}>&-
 	fi
 	for p in "${PS_PIDS[@]}"; do kill -CONT "$p" 2>/dev/null || true; done
-	ps_teardown
+	ps_teardown || rc=$?
+	ns_teardown
+	return "$rc"
 }
 
 # recovery_time: the scheduler's "served again" line, its seconds on stdout.
@@ -156,4 +158,47 @@ recovery_time() {
 	feed_worker trainer
 	run -1 ps_ctl reshard --slots 0-9 --to "$(ps_servers | tail -n 1)"
 	assert_output --partial 'cluster.replicas is 2: slots with backups do not move between servers'
+}
+
+@test "replicas 2: a server cut off by a partition is declared dead; its backups serve, no update lost" {
+	ns_setup
+	local a=$NS_NET.1 b=$NS_NET.2 i t
+	local fast=(-o net.heartbeat_interval=0.2 -o net.heartbeat_timeout=2)
+	# scheduler, two servers and ps-bench in one namespace; the third server in the
+	# other, across the veth pair the test then takes down
+	ns_conf "$a" 0 3 1
+	ns_start scheduler "$NS_A" ps-scheduler -c "$PS_CONF" -o cluster.replicas=2 "${fast[@]}"
+	ps_wait_line scheduler "$PS_TMP/scheduler.out" '^ready '
+	ps_log_match "$PS_TMP/scheduler.out" "^ready ${a//./\\.}:([0-9]+)\$" ||
+	    fail "not ready on $a: $(cat "$PS_TMP/scheduler.out")"
+	SCHED_PORT=${BASH_REMATCH[1]}
+	ns_conf "$a" "$SCHED_PORT" 3 1
+	for i in 0 1 2; do
+		if [ "$i" -lt 2 ]; then
+			ns_start "server$i" "$NS_A" ps-server -c "$PS_CONF" -o server.host="$a" \
+			    -o optimizer.name=sum "${fast[@]}"
+		else
+			ns_start "server$i" "$NS_B" ps-server -c "$PS_CONF" -o server.host="$b" \
+			    -o optimizer.name=sum "${fast[@]}"
+		fi
+		ps_wait_line "server$i" "$PS_TMP/server$i.log" 'serving on '
+	done
+	wait_until 10 ps_log_has "$PS_TMP/scheduler.log" 'map epoch 1 in force: 3 servers'
+	ns_start bench "$NS_A" ps-bench -c "$PS_CONF" -o optimizer.name=sum \
+	    -o net.request_timeout=3 -k 20000 -r 4000 --check-all
+	wait_until "$PS_START_TIMEOUT" ps_log_has "$PS_TMP/bench.log" 'creating them took'
+	ps_sleep 0.5
+	# the partition: nothing crosses the link any more, and nobody is told
+	ip -n "$NS_B" link set veth1 down || fail "cannot take the link down"
+	wait_until 10 recovery_time || fail "no failover: $(cat "$PS_TMP/scheduler.log")"
+	ps_log_has "$PS_TMP/scheduler.log" \
+	    "server node 3 silent for [0-9.]+ s: declared dead"
+	ps_log_has "$PS_TMP/scheduler.log" \
+	    "server node 3 at ${b//./\\.}:[0-9]+ lost: its backups serve its 5461 slots"
+	wait_exit "$(ps_pid bench)" 60 || fail "ps-bench hangs"
+	[ "$status" -eq 0 ] || fail "ps-bench: exit $status: $(cat "$PS_TMP/bench.log")"
+	run cat "$PS_TMP/bench.out"
+	assert_output --partial "checked=20000 values=20000"
+	t=$(recovery_time)
+	echo "# partition: served again $t s after the server was declared dead" >&3
 }

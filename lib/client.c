@@ -73,11 +73,12 @@ client_sched_again(struct ps_client *c, struct ps_wbuf *w, const char *why,
 {
 	struct ps_msg m;
 
-	conn_close(&c->sched);
-	if (!c->resumable || c->sched_gone) {
+	/* (the connection is left as it is: DONE may still go out on it) */
+	if (!c->resumable || c->sched_gone || (c->stop != NULL && *c->stop)) {
 		*cause = xstrdup(why);
 		return -1;
 	}
+	conn_close(&c->sched);
 	if (conn_open(&c->sched, c->conf->scheduler_host, c->conf->scheduler_port,
 	    c->role, c->id, c->progname, c->conf->max_frame, retries, cause) != 0)
 		goto fail;
@@ -124,7 +125,7 @@ client_sched_io(struct ps_client *c, struct ps_wbuf *w, struct ps_msg *m,
 			break;
 		why = *cause;
 		*cause = NULL;
-		if (c->resumable && !c->sched_gone)
+		if (c->resumable && !c->sched_gone && (c->stop == NULL || !*c->stop))
 			log_warnx("lost the scheduler (%s); connecting again", why);
 		r = client_sched_again(c, w, why, c->conf->connect_retries, cause);
 		free(why);

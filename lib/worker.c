@@ -477,8 +477,11 @@ worker_run(const struct ps_conf *conf, const struct worker_opts *opts)
 		xasprintf(&cause, "scheduler: %s", why);	/* logged at out */
 		free(why);
 		goto out;
-	} else
+	} else {
 		wk.connected = 1;
+		/* A signal's way out is not a lost scheduler to reach again. */
+		wk.client.stop = &worker_signal;
+	}
 	/* Registered: from now on a signal ends the worker the clean way. */
 	worker_signals();
 	if (!opts->predict && !wk.offline)

@@ -8,6 +8,7 @@
 #define PS_CLIENT_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -38,6 +39,8 @@ struct ps_client {
 	int			 beat_stop;
 	int			 resumable;	/* the scheduler keeps a state file */
 	int			 sched_gone;	/* connecting again failed: no more tries */
+	volatile sig_atomic_t	*stop;		/* set (by a signal handler): the
+						 * scheduler is not to be reached again */
 	/* what the heartbeat thread reads while the main thread works */
 	_Atomic uint64_t	 epoch;		/* map.epoch */
 	_Atomic uint64_t	 examples;	/* trained on so far */

@@ -132,10 +132,11 @@ model_open(struct ps_model *md, const char *dir, char **cause)
 	return 0;
 }
 
-/* The owned slots' entries of one file: 0, or -1 once any may have been stored. */
+/* The entries of one file for the slots with take[slot] set: 0, or -1 once any may
+ * have been stored. */
 static int
 model_restore_file(struct ps_store *st, const char *path, const struct ps_optim *want,
-    uint64_t *keys, char **cause)
+    const uint8_t *take, uint64_t *keys, char **cause)
 {
 	struct ps_ckpt_reader *r;
 	const struct ps_ckpt_header *h;
@@ -157,8 +158,7 @@ model_restore_file(struct ps_store *st, const char *path, const struct ps_optim 
 		return -1;
 	}
 	while ((rv = ckpt_next_slot(r, &slot, &count, cause)) == 1) {
-		if (st->state[slot] != SLOT_OWNED &&
-		    st->state[slot] != SLOT_REPLICA)
+		if (!take[slot])
 			continue;	/* another server's now: skipped, still checked */
 		while ((rv = ckpt_next_entry(r, &key, &v, cause)) == 1) {
 			memcpy(table_insert(&st->tables[slot], key, NULL), v,
@@ -173,8 +173,8 @@ model_restore_file(struct ps_store *st, const char *path, const struct ps_optim 
 }
 
 int64_t
-model_restore(struct ps_store *st, const char *dir, const struct ps_optim *want,
-    char **cause)
+model_restore_slots(struct ps_store *st, const char *dir, const struct ps_optim *want,
+    const uint8_t *take, char **cause)
 {
 	struct ps_manifest m;
 	uint64_t keys = 0;
@@ -186,8 +186,7 @@ model_restore(struct ps_store *st, const char *dir, const struct ps_optim *want,
 	if (ckpt_manifest_read(dir, &m, cause) != 0)
 		return -1;
 	for (slot = 0; slot < PS_NSLOTS; slot++) {
-		if ((st->state[slot] == SLOT_OWNED || st->state[slot] == SLOT_REPLICA) &&
-		    st->tables[slot].count != 0) {
+		if (take[slot] && st->tables[slot].count != 0) {
 			xasprintf(cause, "slot %u already holds keys", slot);
 			ckpt_manifest_free(&m);
 			return -1;
@@ -195,18 +194,30 @@ model_restore(struct ps_store *st, const char *dir, const struct ps_optim *want,
 	}
 	for (i = 0; i < m.nfiles && rv == 0; i++) {
 		xasprintf(&path, "%s/%s", dir, m.files[i].name);
-		rv = model_restore_file(st, path, want, &keys, cause);
+		rv = model_restore_file(st, path, want, take, &keys, cause);
 		free(path);
 	}
 	ckpt_manifest_free(&m);
 	if (rv != 0) {
 		/* A file that fails its checksum may have given entries already. */
 		for (slot = 0; slot < PS_NSLOTS; slot++)
-			if (st->state[slot] == SLOT_OWNED || st->state[slot] == SLOT_REPLICA)
+			if (take[slot])
 				store_drop(st, slot);
 		return -1;
 	}
 	return (int64_t)keys;
+}
+
+int64_t
+model_restore(struct ps_store *st, const char *dir, const struct ps_optim *want,
+    char **cause)
+{
+	uint8_t take[PS_NSLOTS];
+	uint32_t slot;
+
+	for (slot = 0; slot < PS_NSLOTS; slot++)
+		take[slot] = st->state[slot] == SLOT_OWNED || st->state[slot] == SLOT_REPLICA;
+	return model_restore_slots(st, dir, want, take, cause);
 }
 
 void

@@ -63,6 +63,8 @@ static const struct ps_proto table[] = {
 	{ PS_MSG_CKPT_SAVE,	"CKPT_SAVE",	"s",		CLIENT, 0 },
 	{ PS_MSG_LOAD,		"LOAD",		"bb",		CLIENT, 0 },
 	{ PS_MSG_LOAD_OK,	"LOAD_OK",	"u",		SERVER, 1 },
+	{ PS_MSG_RESTORE,	"RESTORE",	"sb",		SCHED, 0 },
+	{ PS_MSG_RESTORE_OK,	"RESTORE_OK",	"u",		SERVER, 1 },
 };
 
 const struct ps_proto *

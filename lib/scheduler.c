@@ -36,7 +36,6 @@ struct handler {
 };
 
 static void	sched_check_barrier(struct sched *);
-static void	sched_check_end(struct sched *);
 
 /* The longest host name (REGISTER) or barrier name the scheduler keeps: a DNS name
  * is 253 bytes at most. */
@@ -748,6 +747,9 @@ sched_node_lost(struct sched *s, struct node *n, const char *why)
 		sched_check_end(s);
 		return;
 	}
+	if (r == -1 && s->map.epoch > 0 && !s->ending && !s->stopping &&
+	    failover_restore(s, n, i) == 0)
+		return;
 	/*
 	 * Its slots have no replica: the workers that need them would wait for it
 	 * forever, and the model is not whole any more. End the job, failed, and say
@@ -832,7 +834,7 @@ sched_quit(evutil_socket_t fd, short what, void *arg)
 
 /* When every worker is done or dead (or ps-ctl said so), stop the servers, then
  * exit once they are gone. */
-static void
+void
 sched_check_end(struct sched *s)
 {
 	uint32_t i, finished = 0, servers_alive = 0;
@@ -1040,6 +1042,8 @@ out:
 	free(s.nodes);
 	free(s.self.host);
 	free(s.barrier);
+	free(s.last_ckpt);
+	failover_free(&s);
 	if (s.tick != NULL)
 		event_free(s.tick);
 	if (s.quit != NULL)

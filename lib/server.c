@@ -813,6 +813,59 @@ server_replica_sync(struct server *s, struct ps_peer *p, struct ps_msg *m,
 	replicate_sync(s, p, m);
 }
 
+/*
+ * RESTORE: a server was lost, with no replica of its slots; the scheduler gives them
+ * to this one, from the last checkpoint of the job. They are served once loaded,
+ * when the map that gives them here arrives.
+ */
+static void
+server_restore_slots(struct server *s, struct ps_peer *p, struct ps_msg *m,
+    struct ps_defer *d)
+{
+	struct ps_hdr h = msg_reply_hdr(m, PS_MSG_RESTORE_OK, s->id, s->map.epoch);
+	uint8_t *take;
+	uint16_t *slots;
+	size_t n, i;
+	int64_t keys;
+	char *cause, *dir;
+	double t0 = net_now();
+
+	(void)d;
+	if (server_slot_list(m, 1, &slots, &n, &cause) != 0) {
+		peer_error(p, m, PS_ERR_CLIENT, "%s", cause);
+		free(cause);
+		return;
+	}
+	take = xcalloc(PS_NSLOTS, 1);
+	for (i = 0; i < n; i++) {
+		if (s->store.state[slots[i]] != SLOT_ABSENT) {
+			peer_error(p, m, PS_ERR_STATE, "slot %u is already here", slots[i]);
+			goto out;
+		}
+		take[slots[i]] = 1;
+	}
+	dir = msg_strdup(m, 0);
+	keys = model_restore_slots(&s->store, dir, &s->conf->optim, take, &cause);
+	if (keys < 0) {
+		log_warnx("restoring %zu slots from %s: %s", n, dir, cause);
+		peer_error(p, m, PS_ERR_SERVER, "%s", cause);
+		free(cause);
+	} else {
+		for (i = 0; i < n; i++)
+			store_set(&s->store, slots[i], SLOT_OWNED, s->map.epoch);
+		log_info("restored %zu slots of a lost server (%lld keys) from %s in %.3f s",
+		    n, (long long)keys, dir, net_now() - t0);
+		msg_begin(&s->out, &h, 1);
+		msg_put_uint(&s->out, (uint64_t)keys);
+		msg_end(&s->out);
+		peer_send(p, &s->out);
+	}
+	free(dir);
+out:
+	free(take);
+	free(slots);
+}
+
 /* FENCE: the scheduler declared a node dead. */
 static void
 server_fence(struct server *s, struct ps_peer *p, struct ps_msg *m, struct ps_defer *d)
@@ -843,6 +896,7 @@ static const struct handler handlers[] = {
 	{ PS_MSG_REPLICA_SYNC, server_replica_sync },
 	{ PS_MSG_SAVE, server_save },
 	{ PS_MSG_LOAD, server_load },
+	{ PS_MSG_RESTORE, server_restore_slots },
 	{ 0, NULL },
 };
 

@@ -22,6 +22,7 @@ struct snapshot {
 	uint64_t	 keys;
 	double		 pause;		/* the longest fork pause */
 	double		 started;
+	char		*dir;		/* the checkpoint's folder */
 	char		*error;		/* the first failure */
 };
 
@@ -41,6 +42,7 @@ snapshot_end(struct sched *s)
 	for (i = 0; i < z->nfiles; i++)
 		free(z->files[i]);
 	free(z->files);
+	free(z->dir);
 	free(z->error);
 	free(z);
 }
@@ -67,6 +69,14 @@ snapshot_done(struct sched *s)
 		return;
 	}
 	s->ckpts_done++;
+	/* What a lost server's slots are restored from, without replicas, and how
+	 * many of its updates came after it (ps/sched.h). */
+	free(s->last_ckpt);
+	s->last_ckpt = z->dir;
+	z->dir = NULL;
+	s->last_ckpt_at = net_now();
+	for (i = 0; i < s->nnodes; i++)
+		s->nodes[i]->pushes_at_ckpt = s->nodes[i]->pushes;
 	log_info("checkpoint: %u files, %llu keys in %.3f s; longest pause %.3f ms",
 	    z->nfiles, (unsigned long long)z->keys, net_now() - z->started, z->pause * 1e3);
 	h = msg_hdr(PS_MSG_CTL_OK, defer_msg(z->d)->hdr.id, 0, s->map.epoch);
@@ -168,5 +178,5 @@ snapshot_request(struct sched *s, struct ps_peer *p, struct ps_msg *m)
 	}
 	z->d = peer_defer(p, m, 0);
 	log_info("%s: checkpoint into %s: %d servers", peer_info(p)->name, dir, k);
-	free(dir);
+	z->dir = dir;
 }

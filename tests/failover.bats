@@ -202,3 +202,30 @@ recovery_time() {
 	t=$(recovery_time)
 	echo "# partition: served again $t s after the server was declared dead" >&3
 }
+
+@test "no replicas: a lost server's slots come back from the job's last checkpoint; the job says what was lost" {
+	local ck=$PS_TMP/ckpt
+	mkdir "$ck"
+	start_scheduler 2 1
+	start_server
+	start_server
+	feed_worker trainer --test "$HEART"
+	run -0 "$PS_BUILD/ps-ckpt" -c "$PS_CONF" -o "ckpt.dir=$ck" save
+	kill -KILL "$(ps_pid server0)"
+	wait_until 10 recovery_time || fail "no recovery: $(cat "$PS_TMP/scheduler.log")"
+	ps_log_has "$PS_TMP/scheduler.log" \
+	    "warn: a server is lost: server node 1 at 127\.0\.0\.1:[0-9]+ held 8192 slots, which have no replica: restoring them from checkpoint .* onto 1 servers"
+	ps_log_has "$PS_TMP/scheduler.log" \
+	    "warn: restored the 8192 slots of server node 1 \([0-9]+ keys\) from checkpoint .*: the updates it applied since are lost \(about [0-9]+ pushes, as of its last heartbeat\)"
+	ps_log_has "$PS_TMP/server1.log" 'restored 8192 slots of a lost server'
+	# the job goes on, and finishes well
+	tail -n +101 "$HEART" >&"$PS_FEED"
+	exec {PS_FEED}>&-
+	PS_FEED=
+	wait_exit "$(ps_pid trainer)" 30 || fail "the worker did not finish"
+	[ "$status" -eq 0 ] || fail "the worker: exit $status: $(cat "$PS_TMP/trainer.log")"
+	grep -Eq '^test examples=270 .*accuracy=0\.[6-9]' "$PS_TMP/trainer.out" ||
+	    fail "$(cat "$PS_TMP/trainer.out")"
+	wait_exit "$(ps_pid scheduler)" 10 || fail "the job did not end"
+	[ "$status" -eq 0 ] || fail "the scheduler: exit $status"
+}

@@ -28,12 +28,17 @@ int	 model_open(struct ps_model *, const char *dir, char **cause);
 void	 model_free(struct ps_model *);
 /*
  * ps-server --restore: load, from every file of the checkpoint in dir, the entries of
- * the slots that are OWNED in st (and empty): whichever server saved them, so a
- * checkpoint restores onto any number of servers. The saved optimizer and dim must
- * be want's. Keys loaded, or -1 and cause (and then those slots are emptied again).
+ * the slots that are OWNED or REPLICA in st (and empty): whichever server saved them,
+ * so a checkpoint restores onto any number of servers. The saved optimizer and dim
+ * must be want's. Keys loaded, or -1 and cause (and then those slots are emptied
+ * again).
  */
 int64_t	 model_restore(struct ps_store *st, const char *dir, const struct ps_optim *want,
 	    char **cause);
+/* The same for the slots with take[slot] set, whatever their state (a lost server's
+ * slots, restored onto another). */
+int64_t	 model_restore_slots(struct ps_store *st, const char *dir,
+	    const struct ps_optim *want, const uint8_t *take, char **cause);
 /* The weights of n keys, dim floats each: zeros for a key not in the model. */
 void	 model_pull(const struct ps_model *, const uint64_t *keys, size_t n, float *w);
 

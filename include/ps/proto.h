@@ -100,6 +100,10 @@ enum ps_msg_type {
 					 * width of floats per key): they replace the keys'
 					 * state (restoring a checkpoint) */
 	PS_MSG_LOAD_OK,			/* keys loaded */
+	PS_MSG_RESTORE,			/* scheduler -> server: a checkpoint's folder and
+					 * slots (of a lost server, without replicas) to
+					 * load from it and serve */
+	PS_MSG_RESTORE_OK,		/* keys loaded */
 };
 
 enum ps_role {

@@ -31,10 +31,12 @@ struct node {
 	/* from heartbeats, for ps-ctl status and /metrics */
 	uint64_t	 keys, memory, pushes, pulls, examples;
 	uint64_t	 bytes_in, bytes_out;	/* on its connections, since it started */
+	uint64_t	 pushes_at_ckpt;	/* pushes, at the job's last checkpoint */
 	double		 push_rate, pull_rate, beat_at;
 };
 
 struct metrics;
+struct recovery;
 struct reshard;
 struct snapshot;
 
@@ -66,6 +68,10 @@ struct sched {
 	uint64_t		 moves_done, moves_failed;
 	uint64_t		 ckpts_done, ckpts_failed;
 	uint64_t		 failovers;
+	char			*last_ckpt;	/* the folder of this job's last checkpoint */
+	double			 last_ckpt_at;
+	struct recovery		*recovery;	/* a lost server's slots being restored from
+						 * it, or NULL */
 	double			 failover_at;	/* a lost server's slots are being
 						 * handed to their backups since */
 	struct ps_wbuf		 out;
@@ -73,6 +79,9 @@ struct sched {
 
 const char	*sched_node_name(const struct node *);
 struct node	*sched_find(struct sched *, uint32_t id);
+/* End the job if it is over (every worker done, or stopping): stop the servers,
+ * exit once they are gone. */
+void		 sched_check_end(struct sched *);
 /* Send the map (its epoch already raised) to every live server. */
 void		 sched_publish_map(struct sched *);
 
@@ -82,6 +91,11 @@ int		 failover_server(struct sched *, struct node *, int i);
 /* A server joined: give it the copies of slots that are missing, if any (the map is
  * published by the caller). */
 void		 failover_spare(struct sched *);
+/* A lost server (index i in the map) whose slots have no replica: restore them onto
+ * the other servers from the job's last checkpoint. 0: under way; -1: not possible
+ * (no checkpoint of this job, no other server, something else under way). */
+int		 failover_restore(struct sched *, struct node *, int i);
+void		 failover_free(struct sched *);
 
 /* scheduler.state_file (lib/schedstate.c): load it at start (0: loaded, or there is
  * none; -1 and cause), write it after a change, remove it when the job ends. */

@@ -362,6 +362,12 @@ main(int argc, char **argv)
 	msg_put_bin(&w, vals, sizeof vals);
 	frame(&w, "load");
 	one_uint(&w, PS_MSG_LOAD_OK, 2, "load-ok");
+	h = hdr(PS_MSG_RESTORE);
+	msg_begin(&w, &h, 2);
+	msg_put_str(&w, "/srv/ps/ckpt/20261129T081500Z");
+	msg_put_bin(&w, slots, 2);
+	frame(&w, "restore");
+	one_uint(&w, PS_MSG_RESTORE_OK, 2, "restore-ok");
 
 	/* A worker's connection: HELLO, AUTH, a PULL and a PUSH, in one read. */
 	h = hdr(PS_MSG_HELLO);

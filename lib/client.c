@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -903,6 +904,35 @@ client_resend(struct ps_client *c, const uint64_t *keys, const float *vals,
 	return 0;
 }
 
+/*
+ * Between calls a server has nothing to say: a connection with something to read (an
+ * ERROR, an end) was closed by it, for being idle (net.idle_timeout) most likely.
+ * Close those here, so that the call opens them again instead of failing on them.
+ */
+static void
+client_drop_closed(struct ps_client *c)
+{
+	struct pollfd pfd[64];
+	uint32_t i, at, n;
+
+	for (i = 0; i < c->map.nservers; i = at) {
+		for (at = i, n = 0; at < c->map.nservers && n < 64; at++) {
+			pfd[n].fd = c->servers[at].fd;	/* -1: ignored by poll */
+			pfd[n].events = POLLIN;
+			pfd[n++].revents = 0;
+		}
+		if (poll(pfd, n, 0) <= 0)
+			continue;
+		for (; n-- > 0;) {
+			if (pfd[n].revents == 0)
+				continue;
+			log_debug("%s: closed while idle; connecting again",
+			    c->servers[i + n].name);
+			conn_close(&c->servers[i + n]);
+		}
+	}
+}
+
 static int
 client_rpc(struct ps_client *c, int push, const uint64_t *keys, size_t n, float *vals,
     char **cause)
@@ -921,6 +951,7 @@ client_rpc(struct ps_client *c, int push, const uint64_t *keys, size_t n, float 
 	for (i = 0; i < n; i++)
 		c->todo[i] = i;
 	c->lost = 0;
+	client_drop_closed(c);
 	for (attempt = 0; attempt < CLIENT_RETRIES; attempt++) {
 		if (ntagged > 0 && client_resend(c, keys, vals, &ntagged, cause) != 0)
 			return -1;

@@ -142,6 +142,10 @@ static const struct conf_option conf_table[] = {
 	  DBL_MAX, CONF_GT|CONF_NOMAX, "10",
 	  "scheduler, server: seconds from accepting a connection to the end of its "
 	  "handshake (HELLO to AUTH_OK)" },
+	{ "net.idle_timeout", CONF_DOUBLE, OFF(idle_timeout), 0,
+	  DBL_MAX, CONF_NOMAX, "300",
+	  "scheduler, server: seconds an accepted connection may stay silent before it "
+	  "is closed (not a registered node's at the scheduler); 0: never" },
 	{ "net.frame_timeout", CONF_DOUBLE, OFF(frame_timeout), 0,
 	  DBL_MAX, CONF_GT|CONF_NOMAX, "30",
 	  "scheduler, server: seconds from a message's first byte to its last" },

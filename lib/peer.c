@@ -50,6 +50,7 @@
 #define PEER_ACCEPTED	0x100	/* came from the listener: counts in net.max_connections */
 #define PEER_FULL	0x200	/* its replies pile up unread: input paused */
 #define PEER_QUIET	0x400	/* closed by a limit: no "left during authentication" */
+#define PEER_KEEP	0x800	/* never closed for being idle (peer_keep) */
 /* Not yet a peer the owner knows of: it hears of no failure. */
 #define PEER_UNSEEN	(PEER_HELLO | PEER_AUTH)
 /* Either side of the handshake: frames are small (PEER_HANDSHAKE_FRAME). */
@@ -104,6 +105,7 @@ struct ps_peer {
 	struct event		*timer;		/* handshake deadline, then linger deadline */
 	struct event		*ftimer;	/* the frame under way must end by then */
 	double			 frame_since;	/* when its first bytes came; 0: none */
+	double			 heard;		/* when its last bytes came */
 	struct ps_peer		*shake_prev;	/* accepted peers in the handshake, */
 	struct ps_peer		*shake_next;	/* oldest first: the first to go */
 	struct evbuffer		*out;
@@ -184,6 +186,8 @@ static struct ps_defer	*all_defers;
 static int		 max_conns = 1024;
 static double		 shake_timeout = 10;
 static double		 frame_timeout = 30;
+static double		 idle_timeout = 0;
+static struct event	*idle_ev;	/* the sweep for idle peers, once one is accepted */
 static unsigned int	 naccepted;
 static struct ps_peer	*shake_head, *shake_tail;
 static struct ratelog	 rl_full, rl_timeout;
@@ -223,7 +227,8 @@ peer_bytes(uint64_t *in, uint64_t *out)
 }
 
 void
-peer_set_limits(int max_connections, double handshake_timeout, double frame_secs)
+peer_set_limits(int max_connections, double handshake_timeout, double frame_secs,
+    double idle_secs)
 {
 	struct rlimit rl;
 	rlim_t want;
@@ -231,6 +236,7 @@ peer_set_limits(int max_connections, double handshake_timeout, double frame_secs
 	max_conns = max_connections;
 	shake_timeout = handshake_timeout;
 	frame_timeout = frame_secs;
+	idle_timeout = idle_secs;
 	/* As redis does for maxclients: raise the soft limit on descriptors as far as
 	 * the hard one allows. Past it, accept() pauses (listener_accept). */
 	want = (rlim_t)max_connections + PEER_FD_RESERVE;
@@ -565,6 +571,47 @@ peer_close_all(void)
 		event_free(rl_flush_ev);
 		rl_flush_ev = NULL;
 	}
+	if (idle_ev != NULL) {
+		event_free(idle_ev);
+		idle_ev = NULL;
+	}
+}
+
+void
+peer_keep(struct ps_peer *p)
+{
+	p->flags |= PEER_KEEP;
+}
+
+/*
+ * Once a second, as redis' clientsCron: an accepted peer silent for net.idle_timeout
+ * is closed, unless it is kept (a registered node: its heartbeats are its life) or
+ * something of it is under way (a request held, a reply awaited). Whoever needs it
+ * again connects again.
+ */
+static void
+peer_idle_sweep(evutil_socket_t fd, short what, void *arg)
+{
+	struct ps_peer *p, *next;
+	double now = net_now();
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	for (p = all_peers; p != NULL; p = next) {
+		next = p->next;
+		if (!(p->flags & PEER_ACCEPTED) || (p->flags & (PEER_KEEP | PEER_SHAKING |
+		    PEER_DEAD | PEER_CLOSING | PEER_LINGER)) || p->refs > 0 ||
+		    p->pending != NULL || p->frame_since != 0 ||
+		    now - p->heard < idle_timeout)
+			continue;
+		ratelog(event_get_base(p->rev), &rl_timeout, "%s: idle for %.0f s "
+		    "(net.idle_timeout); closing the connection", p->info.name,
+		    now - p->heard);
+		p->flags |= PEER_QUIET;
+		peer_failq(p, 1, PS_ERR_TIMEOUT, "idle for %.0f s (net.idle_timeout)",
+		    now - p->heard);
+	}
 }
 
 struct ps_peer *
@@ -574,8 +621,15 @@ peer_accept(struct event_base *base, int fd, size_t max_frame, peer_cb cb, void 
 	struct timeval tv;
 
 	p->flags |= PEER_HELLO | PEER_ACCEPTED;
+	p->heard = net_now();
 	naccepted++;
 	shake_add(p);
+	if (idle_timeout > 0 && idle_ev == NULL) {
+		idle_ev = event_new(base, -1, EV_PERSIST, peer_idle_sweep, NULL);
+		tv.tv_sec = 1;
+		tv.tv_usec = 0;
+		event_add(idle_ev, &tv);
+	}
 	p->in.min_read = PEER_HANDSHAKE_READ;
 	net_peername(fd, p->info.name, sizeof p->info.name);
 	event_add(p->rev, NULL);
@@ -1241,6 +1295,8 @@ peer_read_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	n = rbuf_read(&p->in, p->fd, p->want);
+	if (n > 0)
+		p->heard = net_now();
 	if (n == 0 || (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK)) {
 		if (n == -1)
 			log_debug("%s: %s", p->info.name, strerror(errno));

@@ -225,6 +225,7 @@ sched_take_back(struct sched *s, struct ps_peer *p, struct ps_msg *m, uint32_t r
 	    n->peer != NULL || n->state != NODE_ALIVE || n->role != role)
 		return 0;
 	n->peer = p;
+	peer_keep(p);
 	n->taken_back = 1;
 	n->last_seen = net_now();
 	snprintf(n->addr, sizeof n->addr, "%s", strchr(peer_info(p)->name, '@') ?
@@ -316,6 +317,8 @@ sched_register(struct sched *s, struct ps_peer *p, struct node *n, struct ps_msg
 	s->nodes = xreallocarray(s->nodes, s->nnodes + 1, sizeof *s->nodes);
 	s->nodes[s->nnodes++] = n;
 	peer_set_data(p, n);
+	/* (a client, such as ps-bench, may be quiet for long between calls) */
+	peer_keep(p);
 	log_info("%s registered from %s%s", sched_node_name(n), peer_info(p)->name,
 	    spare ? " as a spare" : "");
 
@@ -989,7 +992,7 @@ scheduler_run(const struct ps_conf *conf)
 	}
 	peer_set_self(PS_ROLE_SCHEDULER, 0, "ps-scheduler");
 	peer_set_limits(conf->max_connections, conf->handshake_timeout,
-	    conf->frame_timeout);
+	    conf->frame_timeout, conf->idle_timeout);
 	host = auth_listen_host(conf->scheduler_host, "scheduler.host");
 	s.listener = peer_listen(s.proc.base, host, conf->scheduler_port,
 	    sched_accept, &s, &port, &cause);

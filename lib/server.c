@@ -1191,7 +1191,7 @@ server_run(const struct ps_conf *conf, const char *restore)
 	proc_init(&s.proc, server_signal, &s);
 	peer_set_self(PS_ROLE_SERVER, 0, "ps-server");
 	peer_set_limits(conf->max_connections, conf->handshake_timeout,
-	    conf->frame_timeout);
+	    conf->frame_timeout, conf->idle_timeout);
 	if (restore != NULL &&
 	    (s.restore = model_find(conf->ckpt_dir, restore, &cause)) == NULL) {
 		log_error("--restore: %s", cause);

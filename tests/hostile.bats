@@ -26,6 +26,9 @@ teardown() {
 		exec {c}>&- 2>/dev/null || true
 	done
 	[ -z "${PS_DRIP:-}" ] || kill "$PS_DRIP" 2>/dev/null || true
+	if [ -n "${PS_FEED:-}" ]; then
+		exec {PS_FEED}>&-
+	fi
 	ps_teardown
 }
 
@@ -361,4 +364,30 @@ hello_auth() {
 	# the 5 past it were refused
 	[ "$(count_lines "$PS_TMP/scheduler.log" 'REGISTER: the scheduler has 125 nodes')" -eq 5 ] ||
 	    fail "$(count_lines "$PS_TMP/scheduler.log" 'REGISTER: the scheduler has 125 nodes') refusals, 5 expected"
+}
+
+@test "net.idle_timeout: a connection silent that long is closed, said once; a worker idle that long trains on" {
+	start_scheduler 1 1 -o net.idle_timeout=1
+	start_server -o net.idle_timeout=1
+	# a peer that shakes hands, then says nothing
+	connect
+	ps_handshake 2
+	read_to_close "$PS_TMP/reply" || fail "the server kept a silent connection"
+	disconnect
+	run printable "$PS_TMP/reply"
+	assert_output --partial 'idle for'
+	ps_log_has "$PS_TMP/server0.log" \
+	    'warn: .*: idle for [0-9]+ s \(net.idle_timeout\); closing the connection'
+	# a worker whose input pauses past it: its server connection is closed, and
+	# opened again when it needs it; the scheduler keeps a registered node's
+	feed_worker trainer
+	ps_sleep 2.5
+	tail -n +101 "$HEART" >&"$PS_FEED"
+	exec {PS_FEED}>&-
+	PS_FEED=
+	wait_exit "$(ps_pid trainer)" 20 || fail "the worker did not finish"
+	[ "$status" -eq 0 ] || fail "the worker: exit $status: $(cat "$PS_TMP/trainer.log")"
+	grep -Eq '^train examples=270 .* skipped=0$' "$PS_TMP/trainer.out" ||
+	    fail "$(cat "$PS_TMP/trainer.out")"
+	! ps_log_has "$PS_TMP/scheduler.log" 'idle for'
 }

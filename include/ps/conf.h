@@ -48,6 +48,7 @@ struct ps_conf {
 						 * connections at once (ps/peer.h) */
 	double		 handshake_timeout;	/* net.handshake_timeout, 10 (seconds):
 						 * accept to AUTH_OK */
+	double		 idle_timeout;		/* net.idle_timeout, 300 (seconds, 0: never) */
 	double		 frame_timeout;		/* net.frame_timeout, 30 (seconds): a
 						 * message's first byte to its last */
 	/* checkpoints */

@@ -51,11 +51,13 @@ struct ps_peer_info {
 void		 peer_set_self(uint32_t role, uint32_t id, const char *progname);
 void		 peer_set_self_id(uint32_t id);
 /* net.max_connections (accepted peers at once; 0: no limit), net.handshake_timeout
- * (seconds from accept to AUTH_OK) and net.frame_timeout (seconds from a frame's first
- * byte to its last); 0 s: none. Raises the open files limit towards
- * max_connections if it can. */
+ * (seconds from accept to AUTH_OK), net.frame_timeout (seconds from a frame's first
+ * byte to its last) and net.idle_timeout (seconds an accepted peer may stay silent);
+ * 0 s: none. Raises the open files limit towards max_connections if it can. */
 void		 peer_set_limits(int max_connections, double handshake_timeout,
-		    double frame_timeout);
+		    double frame_timeout, double idle_timeout);
+/* Never close this peer for being idle (a registered node). */
+void		 peer_keep(struct ps_peer *);
 /* Bytes this process has read and written on all its peers since it started. */
 void		 peer_bytes(uint64_t *in, uint64_t *out);
 

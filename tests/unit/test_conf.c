@@ -678,8 +678,9 @@ test_get_and_names(void)
 	fclose(f);
 	for (i = 0; (name = conf_option_name(i)) != NULL; i++)
 		CHECK_CONTAINS(table, name);
-	CHECK(i == 31);	/* with scheduler.state_file, cluster.replicas,
-			 * ckpt.dir, cluster.linger, server.advertise,
+	CHECK(i == 32);	/* with net.idle_timeout, scheduler.state_file,
+			 * cluster.replicas, ckpt.dir, cluster.linger,
+			 * server.advertise,
 			 * scheduler.metrics_port, net.connect_retries,
 			 * net.request_timeout, net.secret_file,
 			 * net.max_connections, net.handshake_timeout,

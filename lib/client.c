@@ -43,6 +43,20 @@ client_hdr(struct ps_client *c, uint32_t type)
 	return msg_hdr(type, ++c->next_id, c->id, c->map.epoch);
 }
 
+/* The time conn_open's retries take: 0.1 s, doubling up to CONN_RETRY_MAX. */
+static double
+client_backoff_total(int retries)
+{
+	double delay = 0.1, total = 0;
+	int i;
+
+	for (i = 0; i < retries; i++) {
+		total += delay;
+		delay = delay * 2 < CONN_RETRY_MAX ? delay * 2 : CONN_RETRY_MAX;
+	}
+	return total;
+}
+
 /* REGISTER (as node id, if not 0: a scheduler resumed from its state file takes the
  * node back) on c->sched; the REGISTER_OK in m. */
 static int
@@ -185,7 +199,7 @@ client_beat(void *arg)
 	struct timespec until;
 	double secs = c->conf->heartbeat_interval;
 	char *cause;
-	int tries = 0;
+	double lost_at = 0;
 
 	wbuf_init(&w);
 	pthread_mutex_lock(&c->sched_lock);
@@ -208,12 +222,17 @@ client_beat(void *arg)
 		 * that client_close never waits long for this thread. */
 		if (c->sched.fd == -1) {
 			if (client_sched_again(c, &w, "lost", 0, &cause) != 0) {
-				free(cause);
-				if (c->sched_gone || ++tries > c->conf->connect_retries)
+				/* as long as a server would try (conn_open) */
+				if (c->sched_gone || net_now() - lost_at >
+				    client_backoff_total(c->conf->connect_retries)) {
+					log_warnx("heartbeat: the scheduler is gone: %s",
+					    cause);
+					free(cause);
 					break;
+				}
+				free(cause);
 				continue;
 			}
-			tries = 0;
 		}
 		client_put_beat(c, &w);
 		if (conn_send(&c->sched, &w, &cause) != 0) {
@@ -226,6 +245,7 @@ client_beat(void *arg)
 			log_warnx("lost the scheduler (%s); connecting again", cause);
 			free(cause);
 			conn_close(&c->sched);
+			lost_at = net_now();
 		}
 	}
 	pthread_mutex_unlock(&c->sched_lock);

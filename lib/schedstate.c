@@ -195,6 +195,7 @@ sched_state_load(struct sched *s, char **cause)
 	map_free(&s->map);
 	s->map = map;
 	s->map_live = s->map.epoch > 0;
+	s->resumed = 1;
 	s->nodes = nodes;
 	s->nnodes = n;
 	log_info("resuming the job of %s: map epoch %llu, %u servers, %u nodes to "

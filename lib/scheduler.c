@@ -214,14 +214,23 @@ sched_training(struct sched *s)
  * It keeps its id, rank and place in the map.
  */
 static int
-sched_take_back(struct sched *s, struct ps_peer *p, struct ps_msg *m, uint32_t role)
+sched_take_back(struct sched *s, struct ps_peer *p, struct ps_msg *m, uint32_t role,
+    uint32_t *client_id)
 {
 	const msgpack_object *claim = m->nargs > 3 ? &m->args[3] : NULL;
 	struct node *n;
 
 	if (claim == NULL || claim->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
-	    claim->via.u64 > UINT32_MAX ||
-	    (n = sched_find(s, (uint32_t)claim->via.u64)) == NULL ||
+	    claim->via.u64 == 0 || claim->via.u64 > UINT32_MAX)
+		return 0;
+	/* Clients are not kept in the state: one of the job (its id was given out
+	 * before) registers again under its id, which servers know it by. */
+	if (role == PS_ROLE_CLIENT && s->resumed && claim->via.u64 <= s->next_id &&
+	    sched_find(s, (uint32_t)claim->via.u64) == NULL) {
+		*client_id = (uint32_t)claim->via.u64;
+		return 0;
+	}
+	if ((n = sched_find(s, (uint32_t)claim->via.u64)) == NULL ||
 	    n->peer != NULL || n->state != NODE_ALIVE || n->role != role)
 		return 0;
 	n->peer = p;
@@ -244,7 +253,7 @@ sched_take_back(struct sched *s, struct ps_peer *p, struct ps_msg *m, uint32_t r
 static void
 sched_register(struct sched *s, struct ps_peer *p, struct node *n, struct ps_msg *m)
 {
-	uint32_t role = msg_uint(m, 0);
+	uint32_t role = msg_uint(m, 0), client_id = 0;
 	uint64_t port = msg_uint(m, 2);
 	int spare = 0;
 
@@ -267,7 +276,7 @@ sched_register(struct sched *s, struct ps_peer *p, struct node *n, struct ps_msg
 		    m->args[1].via.str.size, SCHED_NAME_MAX);
 		return;
 	}
-	if (sched_take_back(s, p, m, role))
+	if (sched_take_back(s, p, m, role, &client_id))
 		return;
 	if (s->nnodes >= sched_max_nodes(s)) {
 		peer_error(p, m, PS_ERR_STATE, "the scheduler has %u nodes, as many as "
@@ -301,7 +310,8 @@ sched_register(struct sched *s, struct ps_peer *p, struct node *n, struct ps_msg
 	}
 
 	n = xcalloc(1, sizeof *n);
-	n->id = ++s->next_id;
+	n->id = client_id != 0 ? client_id : ++s->next_id;
+	n->taken_back = client_id != 0;
 	n->role = role;
 	n->peer = p;
 	n->state = NODE_ALIVE;
@@ -341,8 +351,8 @@ sched_register(struct sched *s, struct ps_peer *p, struct node *n, struct ps_msg
 	}
 	if (role == PS_ROLE_WORKER)
 		sched_check_barrier(s);
-	if (role != PS_ROLE_CLIENT)
-		sched_state_save(s);
+	/* (a client's too: the next id must not be given out again after a resume) */
+	sched_state_save(s);
 }
 
 static void

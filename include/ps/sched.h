@@ -56,6 +56,7 @@ struct sched {
 	int			 map_live;	/* every server acknowledged the first map */
 	uint32_t		 acks;
 	char			*barrier;	/* name of the open barrier, or NULL */
+	int			 resumed;	/* from scheduler.state_file */
 	int			 ending;
 	int			 stopping;	/* ps-ctl shutdown */
 	int			 lost_server;	/* one holding slots: the job ends, failed */

@@ -1080,6 +1080,9 @@ client_barrier(struct ps_client *c, const char *name, char **cause)
 	struct ps_hdr h = client_hdr(c, PS_MSG_BARRIER);
 	struct ps_msg m;
 
+	/* The figures first: heartbeats wait while this waits (the lock is held for
+	 * the whole call), and ps-ctl status should show what was done. */
+	client_put_beat(c, &c->w);
 	msg_begin(&c->w, &h, 1);
 	msg_put_str(&c->w, name);
 	msg_end(&c->w);

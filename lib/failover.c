@@ -38,7 +38,6 @@ failover_server(struct sched *s, struct node *n, int i)
 	s->map = m;
 	s->map_live = 0;
 	s->failover_at = net_now();
-	s->failovers++;
 	log_warnx("%s at %s:%d lost: its backups serve its %u slots from map epoch %llu",
 	    sched_node_name(n), n->host, n->port, promoted,
 	    (unsigned long long)s->map.epoch);
@@ -117,6 +116,7 @@ failover_restored(struct ps_peer *p, struct ps_msg *m, const char *why, void *ar
 		    rc->name, rc->slots, s->last_ckpt, rc->why);
 		failover_free(s);
 		s->failed++;
+		s->failovers_failed++;
 		s->lost_server = 1;
 		s->stopping = 1;
 		s->map_live = 1;
@@ -203,7 +203,6 @@ failover_restore(struct sched *s, struct node *n, int i)
 	s->recovery = rc;
 	s->map_live = 0;
 	s->failover_at = net_now();
-	s->failovers++;
 	log_warnx("a server is lost: %s at %s:%d held %u slots, which have no replica: "
 	    "restoring them from checkpoint %s onto %u servers", rc->name, n->host,
 	    n->port, at, s->last_ckpt, rc->waiting);

@@ -193,6 +193,9 @@ metrics_write(struct sched *s, struct evbuffer *b)
 	metrics_events(b, "ps_checkpoints_total",
 	    "Checkpoints the servers were asked to write, by how they ended.",
 	    s->ckpts_done, s->ckpts_failed);
+	metrics_events(b, "ps_failovers_total",
+	    "Servers lost, by whether their slots came back (from a backup or a "
+	    "checkpoint) or the job ended.", s->failovers_done, s->failovers_failed);
 	metrics_head(b, "ps_nodes", "gauge",
 	    "Nodes the scheduler lists, in every state, by role.");
 	for (role = 0; role < PS_NROLES; role++) {

@@ -134,6 +134,7 @@ sched_map_live(struct sched *s)
 	log_info("map epoch %llu in force: %u servers, %d slots",
 	    (unsigned long long)s->map.epoch, s->map.nservers, PS_NSLOTS);
 	if (s->failover_at > 0) {
+		s->failovers_done++;
 		log_info("failover: the lost server's slots are served again, %.3f s "
 		    "after it was lost", net_now() - s->failover_at);
 		s->failover_at = 0;
@@ -612,7 +613,7 @@ sched_status(struct sched *s, struct ps_peer *p, struct node *n, struct ps_msg *
 	(void)n;
 	sched_update_self(s);
 	msg_begin(&s->out, &h, 1);
-	msg_put_map(&s->out, 9);
+	msg_put_map(&s->out, 10);
 	msg_put_str(&s->out, "epoch");
 	msg_put_uint(&s->out, s->map.epoch);
 	msg_put_str(&s->out, "servers");
@@ -627,6 +628,7 @@ sched_status(struct sched *s, struct ps_peer *p, struct node *n, struct ps_msg *
 	msg_put_uint(&s->out, sched_examples(s));
 	sched_put_events(s, "reshards", s->moves_done, s->moves_failed);
 	sched_put_events(s, "checkpoints", s->ckpts_done, s->ckpts_failed);
+	sched_put_events(s, "failovers", s->failovers_done, s->failovers_failed);
 	msg_put_str(&s->out, "nodes");
 	msg_put_array(&s->out, s->nnodes + 1);
 	sched_put_node(s, &s->self, now);
@@ -778,6 +780,7 @@ sched_node_lost(struct sched *s, struct node *n, const char *why)
 		log_error("a server is lost: %s, before the map was made; ending the job",
 		    sched_node_name(n));
 	s->failed++;
+	s->failovers_failed++;
 	s->lost_server = 1;
 	s->stopping = 1;
 	sched_check_end(s);

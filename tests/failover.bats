@@ -55,6 +55,8 @@ recovery_time() {
 	    'warn: server node [0-9]+ at 127\.0\.0\.1:[0-9]+ lost: its backups serve its 5461 slots from map epoch 2'
 	# the replica count is restored: the two left have a copy of every slot
 	ps_log_has "$PS_TMP/server0.log" 'backup node [0-9]+ has its copy of [0-9]+ slots'
+	ps_status | jq -e '.failovers == {completed: 1, failed: 0}' >/dev/null ||
+	    fail "status: $(ps_status | jq -c .failovers)"
 }
 
 @test "replicas 2: ps-local with a server killed mid-training finishes, exit 0, as accurate" {

@@ -184,6 +184,8 @@ status_figures() {
 	"ps_reshard_moves_total/failed \(.reshards.failed)",
 	"ps_checkpoints_total/completed \(.checkpoints.completed)",
 	"ps_checkpoints_total/failed \(.checkpoints.failed)",
+	"ps_failovers_total/completed \(.failovers.completed)",
+	"ps_failovers_total/failed \(.failovers.failed)",
 	("scheduler", "server", "worker", "client") as $r |
 	    "ps_nodes/\($r) \([$st.nodes[] | select(.role == $r)] | length)"'
 }

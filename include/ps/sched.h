@@ -68,7 +68,9 @@ struct sched {
 	/* events since start, for STATUS and /metrics */
 	uint64_t		 moves_done, moves_failed;
 	uint64_t		 ckpts_done, ckpts_failed;
-	uint64_t		 failovers;
+	uint64_t		 failovers_done, failovers_failed;	/* lost servers whose
+						 * slots came back, and those that ended
+						 * the job */
 	char			*last_ckpt;	/* the folder of this job's last checkpoint */
 	double			 last_ckpt_at;
 	struct recovery		*recovery;	/* a lost server's slots being restored from

@@ -119,6 +119,36 @@ fail:
 }
 
 /*
+ * A client (not a worker: no heartbeats) says nothing to the scheduler between calls,
+ * and the scheduler forgets it after net.idle_timeout: if the connection has
+ * something to read (an ERROR, an end), register again, under the same id, first.
+ */
+static int
+client_sched_fresh(struct ps_client *c, struct ps_wbuf *w, char **cause)
+{
+	struct pollfd pfd = { .fd = c->sched.fd, .events = POLLIN };
+	struct ps_msg m;
+
+	if (c->role != PS_ROLE_CLIENT || c->sched.fd == -1 || poll(&pfd, 1, 0) <= 0)
+		return 0;
+	log_debug("the scheduler closed this client's connection (idle): registering "
+	    "again as node %u", c->id);
+	conn_close(&c->sched);
+	if (conn_open(&c->sched, c->conf->scheduler_host, c->conf->scheduler_port,
+	    c->role, c->id, c->progname, c->conf->max_frame, c->conf->connect_retries,
+	    cause) != 0)
+		return -1;
+	if (client_register(c, w, c->id, &m, cause) != 0)
+		return -1;
+	if (!(msg_uint(&m, 5) & PS_REGISTER_TAKEN_BACK))
+		log_warnx("the scheduler gave this client a new id, %u (it was node %u)",
+		    (uint32_t)msg_uint(&m, 0), c->id);
+	c->id = (uint32_t)msg_uint(&m, 0);
+	msg_free(&m);
+	return 0;
+}
+
+/*
  * A frame to the scheduler, and its answer (want) when want is not 0. The lock is
  * held throughout: the heartbeat thread writes too, and connects again if the
  * scheduler is lost; so does this, once, and sends the frame again.
@@ -133,6 +163,11 @@ client_sched_io(struct ps_client *c, struct ps_wbuf *w, struct ps_msg *m,
 
 	memcpy(frame, w->data, len);
 	pthread_mutex_lock(&c->sched_lock);
+	if (client_sched_fresh(c, &c->rw, cause) != 0) {
+		pthread_mutex_unlock(&c->sched_lock);
+		free(frame);
+		return -1;
+	}
 	for (;;) {
 		if ((r = conn_send(&c->sched, w, cause)) == 0 && want != 0)
 			r = conn_recv(&c->sched, m, cause);
@@ -341,6 +376,7 @@ client_open(struct ps_client *c, const struct ps_conf *conf, uint32_t role,
 	c->role = role;
 	map_init(&c->map);
 	wbuf_init(&c->w);
+	wbuf_init(&c->rw);
 	pthread_mutex_init(&c->sched_lock, NULL);
 	pthread_condattr_init(&cattr);
 	pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC);
@@ -377,6 +413,7 @@ fail:
 	conn_close(&c->sched);
 	map_free(&c->map);
 	wbuf_free(&c->w);
+	wbuf_free(&c->rw);
 	pthread_mutex_destroy(&c->sched_lock);
 	pthread_cond_destroy(&c->beat_cond);
 	return -1;
@@ -400,6 +437,7 @@ client_close(struct ps_client *c)
 	c->lost_cause = NULL;
 	map_free(&c->map);
 	wbuf_free(&c->w);
+	wbuf_free(&c->rw);
 	free(c->order);
 	free(c->todo);
 	free(c->retry);

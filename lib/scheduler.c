@@ -224,9 +224,10 @@ sched_take_back(struct sched *s, struct ps_peer *p, struct ps_msg *m, uint32_t r
 	if (claim == NULL || claim->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
 	    claim->via.u64 == 0 || claim->via.u64 > UINT32_MAX)
 		return 0;
-	/* Clients are not kept in the state: one of the job (its id was given out
-	 * before) registers again under its id, which servers know it by. */
-	if (role == PS_ROLE_CLIENT && s->resumed && claim->via.u64 <= s->next_id &&
+	/* Clients are forgotten with their connection (and not kept in the state):
+	 * one of the job (its id was given out before) registers again under its
+	 * id, which servers know it by. */
+	if (role == PS_ROLE_CLIENT && claim->via.u64 <= s->next_id &&
 	    sched_find(s, (uint32_t)claim->via.u64) == NULL) {
 		*client_id = (uint32_t)claim->via.u64;
 		return 0;
@@ -235,7 +236,8 @@ sched_take_back(struct sched *s, struct ps_peer *p, struct ps_msg *m, uint32_t r
 	    n->peer != NULL || n->state != NODE_ALIVE || n->role != role)
 		return 0;
 	n->peer = p;
-	peer_keep(p);
+	if (role != PS_ROLE_CLIENT)
+		peer_keep(p);
 	n->taken_back = 1;
 	n->last_seen = net_now();
 	snprintf(n->addr, sizeof n->addr, "%s", strchr(peer_info(p)->name, '@') ?
@@ -328,8 +330,11 @@ sched_register(struct sched *s, struct ps_peer *p, struct node *n, struct ps_msg
 	s->nodes = xreallocarray(s->nodes, s->nnodes + 1, sizeof *s->nodes);
 	s->nodes[s->nnodes++] = n;
 	peer_set_data(p, n);
-	/* (a client, such as ps-bench, may be quiet for long between calls) */
-	peer_keep(p);
+	/* Servers and workers beat; a client's registration expires with its
+	 * connection after net.idle_timeout of silence (it registers again, under
+	 * its id, when it next needs the scheduler). */
+	if (role != PS_ROLE_CLIENT)
+		peer_keep(p);
 	log_info("%s registered from %s%s", sched_node_name(n), peer_info(p)->name,
 	    spare ? " as a spare" : "");
 

@@ -30,6 +30,7 @@ struct ps_client {
 						 * first needed (fd -1 until then) */
 	uint64_t		 next_id;
 	struct ps_wbuf		 w;
+	struct ps_wbuf		 rw;		/* for registering again */
 	/* heartbeats come from a thread, so a worker waiting on a slow stdin or a long
 	 * batch still looks alive; sched_lock keeps its frames whole on the socket */
 	pthread_t		 beat_thread;

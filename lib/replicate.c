@@ -450,6 +450,8 @@ replicate_store(struct server *s, struct ps_peer *p, struct ps_msg *m)
 	struct ps_hdr h;
 	char unit[64];
 
+	/* An owner's link: quiet while nothing is pushed, not idle (net.idle_timeout). */
+	peer_keep(p);
 	keys = msg_bin(m, 2, &len);
 	states = msg_bin(m, 3, &slen);
 	if (len % 8 != 0) {
@@ -501,6 +503,7 @@ replicate_sync(struct server *s, struct ps_peer *p, struct ps_msg *m)
 	int64_t n;
 	char *cause;
 
+	peer_keep(p);
 	if (msg_uint(m, 0) != s->width) {
 		peer_error(p, m, PS_ERR_CLIENT, "backup copy of %llu floats per key: this "
 		    "server keeps %u (same optimizer and model.dim everywhere?)",

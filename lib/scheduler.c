@@ -145,6 +145,7 @@ sched_map_live(struct sched *s)
 			continue;
 		sched_send_map(s, n, n->waiting_type, n->waiting);
 		n->waiting = 0;
+		n->last_seen = net_now();
 	}
 }
 
@@ -448,6 +449,8 @@ sched_check_barrier(struct sched *s)
 		msg_end(&s->out);
 		peer_send(n->peer, &s->out);
 		n->barrier_id = 0;
+		/* Its heartbeats waited with it: its silence starts now. */
+		n->last_seen = net_now();
 	}
 	free(s->barrier);
 	s->barrier = NULL;

@@ -138,6 +138,8 @@ snapshot_request(struct sched *s, struct ps_peer *p, struct ps_msg *m)
 	}
 	if (!s->map_live || s->ending) {
 		peer_error(p, m, PS_ERR_STATE, "%s", s->ending ? "the job is ending" :
+		    s->failover_at > 0 ? "a lost server's slots are being handed over: "
+		    "try again in a moment" :
 		    "the cluster has no map yet: not every server has registered");
 		return;
 	}

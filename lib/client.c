@@ -338,6 +338,17 @@ client_grow_servers(struct ps_client *c, uint32_t from)
 	}
 }
 
+/* How long a reply is waited for before the scheduler is asked whether its server is
+ * still in the map: a frozen server is declared dead after net.heartbeat_timeout, and
+ * with replicas its slots are served elsewhere long before net.request_timeout. */
+static double
+client_probe_secs(const struct ps_client *c)
+{
+	double t = c->conf->heartbeat_timeout + 1;
+
+	return t < c->conf->request_timeout ? t : c->conf->request_timeout;
+}
+
 /* The connection to server i, opened now if it is not yet. */
 static struct ps_conn *
 client_server(struct ps_client *c, uint32_t i, char **cause)
@@ -357,6 +368,7 @@ client_server(struct ps_client *c, uint32_t i, char **cause)
 		/* A server that stops answering (frozen, cut off) must not hold
 		 * the client for ever; and every error names it by id too. */
 		conn_set_timeout(&c->servers[i], c->conf->request_timeout);
+		conn_set_recv_timeout(&c->servers[i], client_probe_secs(c));
 		snprintf(c->servers[i].name, sizeof c->servers[i].name,
 		    "server node %u at %.48s:%d", s->id, s->host, s->port);
 	}
@@ -673,6 +685,58 @@ client_requeue(struct ps_client *c, const uint32_t *idx, size_t nk, uint64_t tag
 	*nretry += nk;
 }
 
+/* Whether the scheduler's map still names server id: 1, 0, or -1 and cause. */
+static int
+client_map_names(struct ps_client *c, uint32_t id, char **cause)
+{
+	struct ps_hdr h = client_hdr(c, PS_MSG_GET_MAP);
+	struct ps_msg m;
+	struct ps_map map;
+	int r;
+
+	msg_simple(&c->w, &h);
+	if (client_sched_call(c, &c->w, &m, PS_MSG_MAP, cause) != 0)
+		return -1;
+	map_init(&map);
+	r = map_unpack(&map, &m, 0, cause) == 0 ? map_find_server(&map, id) >= 0 : -1;
+	msg_free(&m);
+	map_free(&map);
+	return r;
+}
+
+/*
+ * The next reply from server s. No answer for a while (client_probe_secs): while the
+ * scheduler's map still names the server, wait on, up to net.request_timeout in
+ * all; a server the map has dropped (declared dead, its slots served elsewhere) is
+ * lost now. 0, or -1 and cause.
+ */
+static int
+client_recv_waiting(struct ps_client *c, uint32_t s, struct ps_msg *m, char **cause)
+{
+	struct ps_conn *conn = &c->servers[s];
+	double waited = 0, probe = client_probe_secs(c);
+	char *why;
+	int r;
+
+	while (conn_recv(conn, m, cause) != 0) {
+		if (!conn->timed_out || (waited += probe) >= c->conf->request_timeout)
+			return -1;
+		if ((r = client_map_names(c, c->map.servers[s].id, &why)) != 1) {
+			free(*cause);
+			xasprintf(cause, "%s: no answer for %.0f s, and %s", conn->name,
+			    waited, r == 0 ? "the scheduler's map has dropped it" : why);
+			if (r == -1)
+				free(why);
+			return -1;
+		}
+		log_debug("%s: no answer for %.0f s; still in the map: waiting on",
+		    conn->name, waited);
+		free(*cause);
+		*cause = NULL;
+	}
+	return 0;
+}
+
 /* Read the reply to one chunk. Keys refused with MOVED go to retry[]. 0, -1, or
  * -2 if the connection failed. */
 static int
@@ -687,7 +751,7 @@ client_recv_chunk(struct ps_client *c, uint32_t s, int push, float *vals, size_t
 	size_t len, j;
 	char *why;
 
-	if (conn_recv(conn, &m, cause) != 0)
+	if (client_recv_waiting(c, s, &m, cause) != 0)
 		return -2;
 	switch (m.hdr.type) {
 	case PS_MSG_MOVED:
@@ -866,7 +930,8 @@ client_resend_one(struct ps_client *c, uint32_t s, uint64_t id, const uint64_t *
 		wbuf_reset(&c->w);
 		return client_resend_lost(c, s, cause);
 	}
-	if (conn_send(conn, &c->w, cause) != 0 || conn_recv(conn, &m, cause) != 0) {
+	if (conn_send(conn, &c->w, cause) != 0 ||
+	    client_recv_waiting(c, s, &m, cause) != 0) {
 		conn_close(conn);
 		conn->fd = -1;
 		return client_resend_lost(c, s, cause);

@@ -102,6 +102,16 @@ fail:
 }
 
 void
+conn_set_recv_timeout(struct ps_conn *c, double secs)
+{
+	struct timeval tv;
+
+	tv.tv_sec = (time_t)secs;
+	tv.tv_usec = (suseconds_t)((secs - (double)tv.tv_sec) * 1e6);
+	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+}
+
+void
 conn_set_timeout(struct ps_conn *c, double secs)
 {
 	struct timeval tv;
@@ -154,6 +164,7 @@ conn_recv(struct ps_conn *c, struct ps_msg *m, char **cause)
 	char *why;
 	int r;
 
+	c->timed_out = 0;
 	while ((r = rbuf_frame(&c->in, c->max_frame, &payload, &flen, &want, &why)) == 0) {
 		if ((n = rbuf_read(&c->in, c->fd, want)) > 0) {
 			atomic_fetch_add(&bytes_in, (uint64_t)n);
@@ -161,8 +172,10 @@ conn_recv(struct ps_conn *c, struct ps_msg *m, char **cause)
 		}
 		if (n == 0)
 			xasprintf(cause, "%s: connection closed by peer", c->name);
-		else if (errno == EAGAIN || errno == EWOULDBLOCK)
+		else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			c->timed_out = 1;
 			xasprintf(cause, "%s: no answer: timed out", c->name);
+		}
 		else
 			xasprintf(cause, "%s: read: %s", c->name, strerror(errno));
 		return -1;

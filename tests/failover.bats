@@ -92,12 +92,14 @@ recovery_time() {
 	    -o net.heartbeat_interval=0.2
 	start_server -o net.heartbeat_interval=0.2
 	start_server -o net.heartbeat_interval=0.2
-	feed_worker trainer -o net.request_timeout=3
+	# (net.request_timeout stays 60 s: the worker asks the scheduler about a
+	# server silent for net.heartbeat_timeout + 1 s)
+	feed_worker trainer -o net.heartbeat_timeout=2
 	kill -STOP "$(ps_pid server0)"
 	wait_until 10 recovery_time || fail "no failover: $(cat "$PS_TMP/scheduler.log")"
 	ps_log_has "$PS_TMP/scheduler.log" 'silent for [0-9.]+ s: declared dead'
-	# the worker's requests to the frozen server time out (net.request_timeout) and
-	# go again to its backup, the owner now
+	# the worker's requests to the frozen server get no answer; the map has
+	# dropped it: they go again to its backup, the owner now
 	tail -n +101 "$HEART" >&"$PS_FEED"
 	exec {PS_FEED}>&-
 	PS_FEED=

@@ -16,6 +16,8 @@ struct ps_conn {
 	struct ps_rbuf	 in;		/* received bytes; a decoded message points here */
 	uint32_t	 peer_role;	/* from HELLO_OK */
 	uint32_t	 peer_id;
+	int		 timed_out;	/* the last conn_recv failed for lack of an
+					 * answer in time (what it read is kept) */
 };
 
 /* Connect and shake hands (HELLO as role/id/program name), each within
@@ -28,6 +30,8 @@ int	conn_open(struct ps_conn *, const char *host, int port, uint32_t role, uint3
 void	conn_close(struct ps_conn *);
 /* Fail a send or a receive that makes no progress for secs (0: wait forever). */
 void	conn_set_timeout(struct ps_conn *, double secs);
+/* The same, for receives only. */
+void	conn_set_recv_timeout(struct ps_conn *, double secs);
 /* Write all of w's frames and reset w. */
 int	conn_send(struct ps_conn *, struct ps_wbuf *w, char **cause);
 /* Read and decode the next frame into m, valid until the next conn_recv. */

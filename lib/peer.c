@@ -190,7 +190,8 @@ static double		 idle_timeout = 0;
 static struct event	*idle_ev;	/* the sweep for idle peers, once one is accepted */
 static unsigned int	 naccepted;
 static struct ps_peer	*shake_head, *shake_tail;
-static struct ratelog	 rl_full, rl_timeout;
+/* One per cause: a flood of one kind does not hide the others. */
+static struct ratelog	 rl_full, rl_shake, rl_frame, rl_idle;
 static uint32_t		 self_role;
 static uint32_t		 self_id;
 static char		 self_name[32] = "ps";
@@ -293,8 +294,11 @@ ratelog_flush_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	(void)arg;
 	ratelog_flush(&rl_full, now);
-	ratelog_flush(&rl_timeout, now);
-	if (rl_full.more > 0 || rl_timeout.more > 0)
+	ratelog_flush(&rl_shake, now);
+	ratelog_flush(&rl_frame, now);
+	ratelog_flush(&rl_idle, now);
+	if (rl_full.more > 0 || rl_shake.more > 0 || rl_frame.more > 0 ||
+	    rl_idle.more > 0)
 		ratelog_arm();
 }
 
@@ -475,7 +479,7 @@ peer_timer_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (p->flags & PEER_UNSEEN) {
 		/* Accepted, and not through HELLO and AUTH in time. */
-		ratelog(event_get_base(p->rev), &rl_timeout, "%s: no handshake within %g s "
+		ratelog(event_get_base(p->rev), &rl_shake, "%s: no handshake within %g s "
 		    "(net.handshake_timeout); closing the connection", p->info.name,
 		    shake_timeout);
 		p->flags |= PEER_QUIET;
@@ -512,7 +516,7 @@ peer_ftimer_cb(evutil_socket_t fd, short what, void *arg)
 		snprintf(len, sizeof len, " of %zu bytes", ((size_t)b[0] << 24) |
 		    ((size_t)b[1] << 16) | ((size_t)b[2] << 8) | b[3]);
 	}
-	ratelog(event_get_base(p->rev), &rl_timeout, "%s: a frame%s not finished within "
+	ratelog(event_get_base(p->rev), &rl_frame, "%s: a frame%s not finished within "
 	    "%g s (net.frame_timeout; %zu bytes came); closing the connection",
 	    p->info.name, len, frame_timeout, p->in.end - p->in.start);
 	p->flags |= PEER_QUIET;
@@ -605,7 +609,7 @@ peer_idle_sweep(evutil_socket_t fd, short what, void *arg)
 		    p->pending != NULL || p->frame_since != 0 ||
 		    now - p->heard < idle_timeout)
 			continue;
-		ratelog(event_get_base(p->rev), &rl_timeout, "%s: idle for %.0f s "
+		ratelog(event_get_base(p->rev), &rl_idle, "%s: idle for %.0f s "
 		    "(net.idle_timeout); closing the connection", p->info.name,
 		    now - p->heard);
 		p->flags |= PEER_QUIET;

@@ -165,7 +165,7 @@ hello_auth() {
 		# shellcheck disable=SC2059
 		case $((i % 3)) in
 		0) printf '\x00\x00' >&"$c" ;;				# half a length
-		1) printf '\x00\x00\x00\x1d\x9a\x03' >&"$c" ;;		# half a HELLO
+		1) printf '\x00\x00\x00\x1d\x9a\x04' >&"$c" ;;		# half a HELLO
 		2) printf "$hs\\x00\\x00\\x01\\x00\\x97\\x04\\xcd" >&"$c" ;;	# half a PULL
 		esac
 	done

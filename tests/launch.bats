@@ -225,8 +225,12 @@ assert_nothing_left() {
 		fail "processes of the job left:
 $left"
 	fi
-	left=$(ls -A "$RTMP")
-	[ -z "$left" ] || fail "temporary folders left on the far side: $left"
+	# (the session's shell removes its folder as it ends: give it the same time)
+	wait_until "${1:-5}" no_folders_left 2>/dev/null ||
+	    fail "temporary folders left on the far side: $(ls -A "$RTMP")"
+}
+no_folders_left() {
+	[ -z "$(ls -A "$RTMP")" ]
 }
 
 # job_running: the job's five programs are running, each in a session.

@@ -522,7 +522,9 @@ sched_state(struct sched *s, const struct node *n, double now)
 		if (reshard_draining(s, n->id))
 			return "draining";
 		i = map_find_server(&s->map, n->id);
-		if (s->map.epoch > 0 && (i == -1 || map_count_slots(&s->map, i) == 0))
+		/* (one that keeps copies works: it is up) */
+		if (s->map.epoch > 0 && (i == -1 || (map_count_slots(&s->map, i) == 0 &&
+		    map_count_backups(&s->map, i) == 0)))
 			return "spare";
 	}
 	/* Two heartbeats missed: not dead yet, but worth a look. */

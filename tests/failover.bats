@@ -126,6 +126,8 @@ recovery_time() {
 	    'info: 16384 missing copies of slots given to the new server'
 	wait_until 10 ps_log_has "$PS_TMP/server1.log" \
 	    'backup node [0-9]+ has its copy of 16384 slots'
+	# it keeps copies: up, not a spare
+	[[ " $(ps_slots) " == *" 4:0:up "* ]] || fail "status: $(ps_slots)"
 	alive "$(ps_pid bench)" || fail "ps-bench ended too soon: $(cat "$PS_TMP/bench.out")"
 	# now the other original server goes: the new one serves everything, with
 	# the copy it was sent and every update since

@@ -43,17 +43,15 @@ client_hdr(struct ps_client *c, uint32_t type)
 	return msg_hdr(type, ++c->next_id, c->id, c->map.epoch);
 }
 
-/* The time conn_open's retries take: 0.1 s, doubling up to CONN_RETRY_MAX. */
+/* The time conn_open's retries take. */
 static double
 client_backoff_total(int retries)
 {
-	double delay = 0.1, total = 0;
+	double total = 0;
 	int i;
 
-	for (i = 0; i < retries; i++) {
-		total += delay;
-		delay = delay * 2 < CONN_RETRY_MAX ? delay * 2 : CONN_RETRY_MAX;
-	}
+	for (i = 0; i < retries; i++)
+		total += conn_retry_delay(i);
 	return total;
 }
 
@@ -76,6 +74,23 @@ client_register(struct ps_client *c, struct ps_wbuf *w, uint32_t id, struct ps_m
 	return conn_call(&c->sched, w, m, PS_MSG_REGISTER_OK, cause);
 }
 
+/* Connect to the scheduler again (retries with backoff) and REGISTER as this node; its
+ * REGISTER_OK in m. */
+static int
+client_sched_reopen(struct ps_client *c, struct ps_wbuf *w, int retries,
+    struct ps_msg *m, char **cause)
+{
+	conn_close(&c->sched);
+	if (conn_open(&c->sched, c->conf->scheduler_host, c->conf->scheduler_port,
+	    c->role, c->id, c->progname, c->conf->max_frame, retries, cause) != 0)
+		return -1;
+	if (client_register(c, w, c->id, m, cause) != 0) {
+		conn_close(&c->sched);
+		return -1;
+	}
+	return 0;
+}
+
 /*
  * The scheduler's connection failed (sched_lock held). A scheduler that keeps a
  * state file (PS_REGISTER_RESUMABLE) may be started again and take the job over:
@@ -93,13 +108,10 @@ client_sched_again(struct ps_client *c, struct ps_wbuf *w, const char *why,
 		*cause = xstrdup(why);
 		return -1;
 	}
-	conn_close(&c->sched);
-	if (conn_open(&c->sched, c->conf->scheduler_host, c->conf->scheduler_port,
-	    c->role, c->id, c->progname, c->conf->max_frame, retries, cause) != 0)
-		goto fail;
-	if (client_register(c, w, c->id, &m, cause) != 0) {
-		conn_close(&c->sched);
-		goto fail;
+	if (client_sched_reopen(c, w, retries, &m, cause) != 0) {
+		if (retries > 0)
+			c->sched_gone = 1;
+		return -1;
 	}
 	if (!(msg_uint(&m, 5) & PS_REGISTER_TAKEN_BACK)) {
 		xasprintf(cause, "the scheduler did not take node %u back (it declared it "
@@ -112,10 +124,6 @@ client_sched_again(struct ps_client *c, struct ps_wbuf *w, const char *why,
 	msg_free(&m);
 	log_info("the scheduler took node %u back", c->id);
 	return 0;
-fail:
-	if (retries > 0)
-		c->sched_gone = 1;
-	return -1;
 }
 
 /*
@@ -133,12 +141,7 @@ client_sched_fresh(struct ps_client *c, struct ps_wbuf *w, char **cause)
 		return 0;
 	log_debug("the scheduler closed this client's connection (idle): registering "
 	    "again as node %u", c->id);
-	conn_close(&c->sched);
-	if (conn_open(&c->sched, c->conf->scheduler_host, c->conf->scheduler_port,
-	    c->role, c->id, c->progname, c->conf->max_frame, c->conf->connect_retries,
-	    cause) != 0)
-		return -1;
-	if (client_register(c, w, c->id, &m, cause) != 0)
+	if (client_sched_reopen(c, w, c->conf->connect_retries, &m, cause) != 0)
 		return -1;
 	if (!(msg_uint(&m, 5) & PS_REGISTER_TAKEN_BACK))
 		log_warnx("the scheduler gave this client a new id, %u (it was node %u)",

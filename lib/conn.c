@@ -28,6 +28,16 @@ conn_bytes(uint64_t *in, uint64_t *out)
 	*out = atomic_load(&bytes_out);
 }
 
+double
+conn_retry_delay(int tries)
+{
+	double delay = 0.1;
+
+	while (tries-- > 0 && delay < CONN_RETRY_MAX)
+		delay *= 2;
+	return delay < CONN_RETRY_MAX ? delay : CONN_RETRY_MAX;
+}
+
 int
 conn_open(struct ps_conn *c, const char *host, int port, uint32_t role, uint32_t id,
     const char *progname, size_t max_frame, int retries, char **cause)
@@ -35,7 +45,7 @@ conn_open(struct ps_conn *c, const char *host, int port, uint32_t role, uint32_t
 	struct ps_hdr	h = msg_hdr(PS_MSG_HELLO, 0, id, 0);
 	struct ps_wbuf	w;
 	struct ps_msg	m;
-	double		delay = 0.1;
+	double		delay;
 	char		*why;
 	const char	*nonce_a, *proof, *bad;
 	uint8_t		 nonce_c[AUTH_NONCE], mine[AUTH_PROOF];
@@ -53,10 +63,10 @@ conn_open(struct ps_conn *c, const char *host, int port, uint32_t role, uint32_t
 			return -1;
 		}
 		/* A peer starting late, or restarting: every retry is logged. */
+		delay = conn_retry_delay(tries);
 		log_info("%s; retry %d of %d in %.1f s", why, tries + 1, retries, delay);
 		free(why);
 		usleep((useconds_t)(delay * 1e6));
-		delay = delay * 2 < CONN_RETRY_MAX ? delay * 2 : CONN_RETRY_MAX;
 	}
 
 	/* A peer that accepts but never answers (stopped, say) must not hang us. */

@@ -148,7 +148,6 @@ failover_restore(struct sched *s, struct node *n, int i)
 	uint32_t *live, nlive = 0, slot, k, per, at = 0, j;
 	uint16_t *mine;
 	struct ps_hdr h;
-	unsigned char *b;
 
 	if (s->last_ckpt == NULL || s->recovery != NULL || i < 0 || s->reshard != NULL ||
 	    s->snapshot != NULL)
@@ -188,11 +187,7 @@ failover_restore(struct sched *s, struct node *n, int i)
 		h = msg_hdr(PS_MSG_RESTORE, peer_next_id(o->peer), 0, s->map.epoch);
 		msg_begin(&s->out, &h, 2);
 		msg_put_str(&s->out, s->last_ckpt);
-		b = msg_put_bin_space(&s->out, 2 * cnt);
-		for (j = 0; j < cnt; j++) {
-			b[2 * j] = mine[j] & 0xff;
-			b[2 * j + 1] = mine[j] >> 8;
-		}
+		msg_put_bin(&s->out, mine, 2 * cnt);	/* as reshard.c sends slots */
 		msg_end(&s->out);
 		rc->waiting++;
 		at += cnt;

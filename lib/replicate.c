@@ -62,17 +62,21 @@ replicate_get(struct server *s)
 	return s->repl;
 }
 
-/* The frame limit for a key of this many floats: keys of a request may make a
- * larger frame here than they did from the client (a state is wider than a
- * gradient). */
+/* The largest frame sent to a backup: a few megabytes, under net.max_frame. */
 static size_t
-replicate_keys_per_frame(const struct server *s)
+replicate_frame_bytes(const struct server *s)
 {
 	size_t limit = (size_t)s->conf->max_frame - 1024;
 
-	if (limit > REPLICATE_FRAME_BYTES)
-		limit = REPLICATE_FRAME_BYTES;
-	return limit / (8 + 4 * (size_t)s->width);
+	return limit < REPLICATE_FRAME_BYTES ? limit : REPLICATE_FRAME_BYTES;
+}
+
+/* Keys a REPLICATE frame holds: a request's keys may make a larger frame here than
+ * they did from the client (a state is wider than a gradient). */
+static size_t
+replicate_keys_per_frame(const struct server *s)
+{
+	return replicate_frame_bytes(s) / (8 + 4 * (size_t)s->width);
 }
 
 /* Whether node id is the backup of a slot this server owns, in its map now. */
@@ -155,13 +159,12 @@ replicate_finish(struct server *s, struct forward *f)
 }
 
 static void
-replicate_sync_done(struct server *s, struct sync *y)
+replicate_sync_done(struct sync *y)
 {
 	if (!y->failed)
 		log_info("backup node %u has its copy of %zu slots (%llu keys), sent in "
 		    "%.3f s", y->to, y->slots, (unsigned long long)y->keys,
 		    net_now() - y->started);
-	(void)s;
 	free(y);
 }
 
@@ -189,7 +192,7 @@ replicate_acked(struct ps_peer *p, struct ps_msg *m, const char *why, void *arg)
 	if (c->f != NULL && --c->f->waiting == 0)
 		replicate_finish(s, c->f);
 	if (c->y != NULL && --c->y->waiting == 0)
-		replicate_sync_done(s, c->y);
+		replicate_sync_done(c->y);
 	free(c);
 }
 
@@ -341,7 +344,6 @@ replicate_send_copy(struct server *s, uint32_t b, uint16_t *slots, size_t n)
 	struct sync *y = xcalloc(1, sizeof *y);
 	size_t limit, slot_bytes, per_key = 8 + 4 * (size_t)s->width;
 	struct ps_hdr h;
-	unsigned char *p;
 	size_t i;
 
 	y->to = s->map.servers[b].id;
@@ -354,11 +356,8 @@ replicate_send_copy(struct server *s, uint32_t b, uint16_t *slots, size_t n)
 	h = msg_hdr(PS_MSG_REPLICA_SYNC, peer_next_id(link), s->id, s->map.epoch);
 	msg_begin(&s->out, &h, 7);
 	msg_put_uint(&s->out, s->width);
-	p = msg_put_bin_space(&s->out, 2 * n);
-	for (i = 0; i < n; i++) {
-		p[2 * i] = slots[i] & 0xff;
-		p[2 * i + 1] = slots[i] >> 8;
-	}
+	/* uint16 lists go as they lie (little-endian hosts only: ps/msg.h) */
+	msg_put_bin(&s->out, slots, 2 * n);
 	for (i = 0; i < 5; i++)
 		msg_put_bin(&s->out, "", 0);
 	msg_end(&s->out);
@@ -366,9 +365,7 @@ replicate_send_copy(struct server *s, uint32_t b, uint16_t *slots, size_t n)
 	memset(&cur, 0, sizeof cur);
 	cur.slots = slots;
 	cur.nslots = n;
-	limit = (size_t)s->conf->max_frame - 1024;
-	if (limit > REPLICATE_FRAME_BYTES)
-		limit = REPLICATE_FRAME_BYTES;
+	limit = replicate_frame_bytes(s);
 	slot_bytes = limit / 4 < 8 * PS_NSLOTS ? limit / 4 : 8 * PS_NSLOTS;
 	while (cur.i < cur.nslots) {
 		h = msg_hdr(PS_MSG_REPLICA_SYNC, peer_next_id(link), s->id, s->map.epoch);
@@ -381,7 +378,7 @@ replicate_send_copy(struct server *s, uint32_t b, uint16_t *slots, size_t n)
 		replicate_call(s, link, NULL, y, y->to);
 	}
 	if (--y->waiting == 0)
-		replicate_sync_done(s, y);
+		replicate_sync_done(y);
 }
 
 void

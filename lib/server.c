@@ -18,6 +18,7 @@
 
 #include "ps/auth.h"
 #include "ps/bgsave.h"
+#include "ps/conn.h"
 #include "ps/log.h"
 #include "ps/migrate.h"
 #include "ps/model.h"
@@ -935,8 +936,7 @@ server_peer_cb(struct ps_peer *p, struct ps_msg *m, void *arg)
 static void
 server_sched_retry(struct server *s, const char *why, int auth_failed)
 {
-	double delay = 0.1;
-	int i;
+	double delay;
 
 	/* A secret that differs will not match on the next try either. */
 	if (auth_failed) {
@@ -954,10 +954,8 @@ server_sched_retry(struct server *s, const char *why, int auth_failed)
 		proc_exit(&s->proc);
 		return;
 	}
-	for (i = 0; i < s->sched_tries && delay < 5.0; i++)
-		delay *= 2;
-	if (delay > 5.0)
-		delay = 5.0;
+	/* as a client's connection retries (conn_open) */
+	delay = conn_retry_delay(s->sched_tries);
 	s->sched_tries++;
 	if (why != NULL)
 		log_info("scheduler %s:%d: %s; retry %d of %d in %.1f s",

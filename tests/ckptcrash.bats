@@ -38,9 +38,7 @@ setup() {
 # failed test shows the logs of its killed job too (see kill_job).
 teardown() {
 	local p d
-	if [ -n "${PS_FEED:-}" ]; then
-		exec {PS_FEED}>&-
-	fi
+	feed_close
 	for p in "${PS_PIDS[@]}"; do
 		kill -CONT "$p" 2>/dev/null || true
 	done
@@ -182,10 +180,7 @@ kill_job() {
 		wait_exit "${PS_PIDS[$i]}" || fail "${PS_NAMES[$i]} outlived SIGKILL"
 		[ "$status" -eq 137 ] || fail "${PS_NAMES[$i]} had exited (status $status)"
 	done
-	if [ -n "${PS_FEED:-}" ]; then
-		exec {PS_FEED}>&-
-		PS_FEED=
-	fi
+	feed_close
 	mkdir "$PS_TMP/$tag"
 	mv "$PS_TMP"/*.log "$PS_TMP"/*.out "$PS_TMP/$tag/"
 	PS_PIDS=()

@@ -56,9 +56,7 @@ live_job() {
 }
 
 teardown() {
-	if [ -n "${PS_FEED:-}" ]; then
-		exec {PS_FEED}>&-
-	fi
+	feed_close
 	ps_teardown
 }
 

@@ -15,13 +15,7 @@ setup() {
 }
 
 teardown() {
-	local rc=0
-	if [ -n "${PS_FEED:-}" ]; then
-		exec {PS_FEED}>&-
-	fi
-	ps_teardown || rc=$?
-	ns_teardown
-	return "$rc"
+	ps_teardown_job
 }
 
 # is_prog PID PROGRAM: the process PID is PROGRAM itself (not a wrapper around it).
@@ -82,9 +76,7 @@ is_prog() {
 	done
 	# a second one is no different
 	kill -HUP "$(ps_pid scheduler)" "$(ps_pid server0)"
-	tail -n +101 "$HEART" >&"$PS_FEED"
-	exec {PS_FEED}>&-
-	PS_FEED=
+	feed_rest
 	wait_exit "$(ps_pid trainer)" || fail "the worker did not finish"
 	[ "$status" -eq 0 ] || fail "the worker: exit $status"
 	grep -Eq '^train examples=270 .* skipped=0$' "$PS_TMP/trainer.out" ||
@@ -135,9 +127,7 @@ is_prog() {
 	[ "$status" -eq 0 ] || fail "the server: exit $status"
 	ps_log_has "$PS_TMP/server0.log" 'SIGTERM: exiting' || fail "no log line"
 	# the worker's next batch finds no server: an error, not a wait
-	tail -n +101 "$HEART" >&"$PS_FEED"
-	exec {PS_FEED}>&-
-	PS_FEED=
+	feed_rest
 	wait_exit "$(ps_pid trainer)" || fail "the worker hangs"
 	[ "$status" -eq 1 ] || fail "the worker: exit $status"
 }
@@ -177,9 +167,7 @@ is_prog() {
 	ps_log_has "$PS_TMP/early.log" '(Terminated|SIGTERM)' ||
 	    fail "no log line: $(cat "$PS_TMP/early.log")"
 	# worker 0 ends its training, passes the barrier alone, and the job ends
-	tail -n +101 "$HEART" >&"$PS_FEED"
-	exec {PS_FEED}>&-
-	PS_FEED=
+	feed_rest
 	wait_exit "$(ps_pid slow)" || fail "worker 0 did not finish"
 	[ "$status" -eq 0 ] || fail "worker 0: exit $status"
 	local name
@@ -201,9 +189,7 @@ is_prog() {
 	ps_log_has "$PS_TMP/scheduler.log" 'SIGTERM: ending the job' || fail "no log line"
 	ps_log_has "$PS_TMP/server0.log" 'exiting' || fail "the server does not say it ends"
 	# the worker, once its input goes on, finds the job gone: an error, not a wait
-	tail -n +101 "$HEART" >&"$PS_FEED"
-	exec {PS_FEED}>&-
-	PS_FEED=
+	feed_rest
 	wait_exit "$(ps_pid trainer)" 10 || fail "the worker hangs with the job gone"
 	[ "$status" -eq 1 ] || fail "the worker: exit $status for a job that did not finish"
 }

@@ -14,14 +14,7 @@ setup() {
 }
 
 teardown() {
-	local p rc=0
-	if [ -n "${PS_FEED:-}" ]; then
-		exec {PS_FEED}>&-
-	fi
-	for p in "${PS_PIDS[@]}"; do kill -CONT "$p" 2>/dev/null || true; done
-	ps_teardown || rc=$?
-	ns_teardown
-	return "$rc"
+	ps_teardown_job
 }
 
 # recovery_time: the scheduler's "served again" line, its seconds on stdout.
@@ -100,9 +93,7 @@ recovery_time() {
 	ps_log_has "$PS_TMP/scheduler.log" 'silent for [0-9.]+ s: declared dead'
 	# the worker's requests to the frozen server get no answer; the map has
 	# dropped it: they go again to its backup, the owner now
-	tail -n +101 "$HEART" >&"$PS_FEED"
-	exec {PS_FEED}>&-
-	PS_FEED=
+	feed_rest
 	wait_exit "$(ps_pid trainer)" 20 || fail "the worker hangs"
 	[ "$status" -eq 0 ] || fail "the worker: exit $status: $(cat "$PS_TMP/trainer.log")"
 	wait_exit "$(ps_pid scheduler)" 10 || fail "the scheduler did not end the job"
@@ -231,9 +222,7 @@ recovery_time() {
 	    "warn: restored the 8192 slots of server node 1 \([0-9]+ keys\) from checkpoint .*: the updates it applied since are lost \(about [0-9]+ pushes, as of its last heartbeat\)"
 	ps_log_has "$PS_TMP/server1.log" 'restored 8192 slots of a lost server'
 	# the job goes on, and finishes well
-	tail -n +101 "$HEART" >&"$PS_FEED"
-	exec {PS_FEED}>&-
-	PS_FEED=
+	feed_rest
 	wait_exit "$(ps_pid trainer)" 30 || fail "the worker did not finish"
 	[ "$status" -eq 0 ] || fail "the worker: exit $status: $(cat "$PS_TMP/trainer.log")"
 	grep -Eq '^test examples=270 .*accuracy=0\.[6-9]' "$PS_TMP/trainer.out" ||

@@ -12,13 +12,7 @@ setup() {
 }
 
 teardown() {
-	local p
-	if [ -n "${PS_FEED:-}" ]; then
-		exec {PS_FEED}>&-
-	fi
-	# a stopped process acts on the teardown's SIGTERM only once continued
-	for p in "${PS_PIDS[@]}"; do kill -CONT "$p" 2>/dev/null || true; done
-	ps_teardown
+	ps_teardown_job
 }
 
 @test "a server frozen (SIGSTOP) mid-job: declared dead, the job ends failed, naming it" {
@@ -54,8 +48,7 @@ teardown() {
 	    fail "$(cat "$PS_TMP/scheduler.log")"
 	wait_exit "$(ps_pid server1)" 10 || fail "the other server is left running"
 	[ "$status" -eq 0 ] || fail "the other server: exit $status"
-	exec {PS_FEED}>&-
-	PS_FEED=
+	feed_close
 	wait_exit "$(ps_pid trainer)" 15 || fail "the worker hangs"
 	[ "$status" -ne 0 ] || fail "the worker succeeded in a failed job"
 }
@@ -180,9 +173,7 @@ ps_children_have() {
 	ps_log_has "$PS_TMP/scheduler.log" 'warn: worker 0 \(node [0-9]+\) silent for .* declared dead' ||
 	    fail "$(cat "$PS_TMP/scheduler.log")"
 	kill -CONT "$(ps_pid frozen)"
-	tail -n +101 "$HEART" >&"$PS_FEED"
-	exec {PS_FEED}>&-
-	PS_FEED=
+	feed_rest
 	wait_exit "$(ps_pid frozen)" 15 || fail "the fenced worker goes on"
 	[ "$status" -eq 1 ] || fail "the fenced worker: exit $status"
 	ps_log_has "$PS_TMP/frozen.log" 'declared dead by the scheduler: its requests are refused \(fenced\)' ||

@@ -325,6 +325,32 @@ ps_slots() {
 	    map("\(.id):\(.slots):\(.state)") | join(" ")'
 }
 
+# feed_close: the end of feed_worker's input (its worker sees EOF); nothing if closed.
+feed_close() {
+	if [ -n "${PS_FEED:-}" ]; then
+		exec {PS_FEED}>&-
+		PS_FEED=
+	fi
+}
+
+# feed_rest: the rest of heart_scale (after feed_worker's 100 lines), then the end.
+feed_rest() {
+	tail -n +101 "$HEART" >&"$PS_FEED"
+	feed_close
+}
+
+# ps_teardown_job: the teardown of tests that run whole jobs: the feed closed, stopped
+# processes continued (one acts on the SIGTERM only once continued), every process
+# stopped, the network namespaces removed.
+ps_teardown_job() {
+	local p rc=0
+	feed_close
+	for p in "${PS_PIDS[@]}"; do kill -CONT "$p" 2>/dev/null || true; done
+	ps_teardown || rc=$?
+	ns_teardown
+	return "$rc"
+}
+
 # feed_worker NAME [ARGS...]: ps-worker NAME training from a FIFO this test holds open
 # (a slow stdin, as `(cat data; sleep 60) | ps-worker`), fed the first 100 lines of
 # heart_scale; returns once it has registered. PS_FEED writes to it (close it in

@@ -26,9 +26,7 @@ teardown() {
 		exec {c}>&- 2>/dev/null || true
 	done
 	[ -z "${PS_DRIP:-}" ] || kill "$PS_DRIP" 2>/dev/null || true
-	if [ -n "${PS_FEED:-}" ]; then
-		exec {PS_FEED}>&-
-	fi
+	feed_close
 	ps_teardown
 }
 
@@ -382,9 +380,7 @@ hello_auth() {
 	# opened again when it needs it; the scheduler keeps a registered node's
 	feed_worker trainer
 	ps_sleep 2.5
-	tail -n +101 "$HEART" >&"$PS_FEED"
-	exec {PS_FEED}>&-
-	PS_FEED=
+	feed_rest
 	wait_exit "$(ps_pid trainer)" 20 || fail "the worker did not finish"
 	[ "$status" -eq 0 ] || fail "the worker: exit $status: $(cat "$PS_TMP/trainer.log")"
 	grep -Eq '^train examples=270 .* skipped=0$' "$PS_TMP/trainer.out" ||

@@ -27,9 +27,7 @@ setup() {
 # A failed test shows the logs of its finished jobs too (see end_job).
 teardown() {
 	local d
-	if [ -n "${PS_FEED:-}" ]; then
-		exec {PS_FEED}>&-
-	fi
+	feed_close
 	ps_stop
 	[ -z "${BATS_TEST_COMPLETED:-}" ] || return 0
 	for d in "$PS_TMP"/job-*/; do
@@ -439,9 +437,7 @@ flip() {
 	runq worker <"$HEART"
 	[ "$status" -eq 1 ] || fail "a second worker while the first trains: exit $status"
 	[[ "$stderr" == *"already has its 1 workers"* ]] || fail "refused how: $stderr"
-	tail -n +101 "$HEART" >&"$PS_FEED"
-	exec {PS_FEED}>&-
-	PS_FEED=
+	feed_rest
 	wait_exit "$(ps_pid first)" || fail "the first worker did not finish"
 	[ "$status" -eq 0 ] || fail "the first worker: exit $status: $(tail -n 3 "$PS_TMP/first.log")"
 	grep -q '^train examples=270 ' "$PS_TMP/first.out" || fail "first: $(cat "$PS_TMP/first.out")"

@@ -31,9 +31,7 @@ runq() {
 }
 
 teardown() {
-	if [ -n "${PS_FEED:-}" ]; then
-		exec {PS_FEED}>&-
-	fi
+	feed_close
 	ps_teardown
 }
 
@@ -237,8 +235,7 @@ examples_read() {
 # trainer_finished: the input ends; the worker exits 0 with the reference's results,
 # and the job ends well.
 trainer_finished() {
-	exec {PS_FEED}>&-
-	PS_FEED=
+	feed_close
 	wait_exit "$(ps_pid trainer)" || fail "the worker did not finish"
 	[ "$status" -eq 0 ] || fail "the worker exit $status: $(tail -n 3 "$PS_TMP/trainer.log")"
 	diff "$PS_TMP/ref/trainer.out" "$PS_TMP/trainer.out" ||

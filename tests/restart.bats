@@ -14,10 +14,7 @@ setup() {
 }
 
 teardown() {
-	if [ -n "${PS_FEED:-}" ]; then
-		exec {PS_FEED}>&-
-	fi
-	ps_teardown
+	ps_teardown_job
 }
 
 # kill_scheduler: kill -9 the scheduler, and wait until it is gone.
@@ -30,14 +27,10 @@ kill_scheduler() {
 # configuration (and so the same state file); its log is again.log. It must not
 # hold the worker's feed open.
 start_again() {
-	local feed=${PS_FEED:-}
-	if [ -n "$feed" ]; then
-		"$PS_BUILD/ps-scheduler" -c "$PS_CONF" -o "scheduler.port=$SCHED_PORT" "$@" \
-		    >"$PS_TMP/again.out" 2>"$PS_TMP/again.log" </dev/null 3>&- {feed}>&- &
-	else
-		"$PS_BUILD/ps-scheduler" -c "$PS_CONF" -o "scheduler.port=$SCHED_PORT" "$@" \
-		    >"$PS_TMP/again.out" 2>"$PS_TMP/again.log" </dev/null 3>&- &
-	fi
+	# (the subshell closes its copy of the feed, then becomes the scheduler)
+	( feed_close; exec "$PS_BUILD/ps-scheduler" -c "$PS_CONF" \
+	    -o "scheduler.port=$SCHED_PORT" "$@" ) \
+	    >"$PS_TMP/again.out" 2>"$PS_TMP/again.log" </dev/null 3>&- &
 	ps_track again $!
 	ps_wait_line again "$PS_TMP/again.out" '^ready '
 }
@@ -60,9 +53,7 @@ start_again() {
 	ps_log_has "$PS_TMP/server0.log" 'the scheduler took this server back as node 1: serving on'
 	ps_log_has "$PS_TMP/trainer.log" 'the scheduler took node 3 back'
 	! ps_log_has "$PS_TMP/server0.log" 'stale now, dropped'
-	tail -n +101 "$HEART" >&"$PS_FEED"
-	exec {PS_FEED}>&-
-	PS_FEED=
+	feed_rest
 	wait_exit "$(ps_pid trainer)" 20 || fail "the worker did not finish"
 	[ "$status" -eq 0 ] || fail "the worker: exit $status: $(cat "$PS_TMP/trainer.log")"
 	grep -Eq '^train examples=270 .* skipped=0$' "$PS_TMP/trainer.out" ||
@@ -114,8 +105,7 @@ start_again() {
 	start_server
 	feed_worker trainer
 	kill -KILL "$(ps_pid scheduler)"
-	exec {PS_FEED}>&-
-	PS_FEED=
+	feed_close
 	wait_exit "$(ps_pid trainer)" 10 || fail "the worker waits for a scheduler that is gone"
 	[ "$status" -eq 1 ] || fail "the worker: exit $status"
 	ps_log_has "$PS_TMP/trainer.log" "error: .*127\.0\.0\.1:$SCHED_PORT"

@@ -25,6 +25,9 @@ struct ps_conn {
  * 0.1 s, doubling up to CONN_RETRY_MAX; each retry is logged (info). 0 or -1 and
  * cause. */
 #define CONN_RETRY_MAX	5.0
+/* The wait before retry number tries (from 0): 0.1 s, doubling up to CONN_RETRY_MAX.
+ * The daemons' retries of their scheduler follow it too. */
+double	conn_retry_delay(int tries);
 int	conn_open(struct ps_conn *, const char *host, int port, uint32_t role, uint32_t id,
 	    const char *progname, size_t max_frame, int retries, char **cause);
 void	conn_close(struct ps_conn *);

@@ -735,6 +735,20 @@ test_pack_backups(void)
 	map_free(&b);
 }
 
+/* The 3-row table is refused with the cause want, and m, a copy of keep, is left as
+ * it was: a refused map changes nothing. */
+static void
+refused_table(struct ps_map *m, const struct ps_map *keep, const uint16_t *table,
+    const char *want)
+{
+	char *cause = NULL;
+
+	CHECK(unpack_table(m, 3, 0, table, 3 * PS_NSLOTS, 6 * PS_NSLOTS, &cause) == -1);
+	CHECK_STR(cause, want);
+	CHECK(same_map(m, keep));
+	free(cause);
+}
+
 static void
 test_unpack_refuses_backups(void)
 {
@@ -777,57 +791,40 @@ test_unpack_refuses_backups(void)
 
 	/* a backup that is not a listed server */
 	row1[100] = 3;
-	CHECK(unpack_table(&m, 3, 0, table, 3 * PS_NSLOTS, 6 * PS_NSLOTS, &cause) == -1);
-	CHECK_STR(cause, "map: slot 100 has backup 3 in row 1: not a server, a second copy, "
+	refused_table(&m, &keep, table,
+	    "map: slot 100 has backup 3 in row 1: not a server, a second copy, "
 	    "or after an empty place");
-	CHECK(same_map(&m, &keep));		/* a refused map changes nothing */
-	free(cause);
-	cause = NULL;
 	row1[100] = (100 + 1) % 3;
 	row2[PS_NSLOTS - 1] = 0xfffe;
-	CHECK(unpack_table(&m, 3, 0, table, 3 * PS_NSLOTS, 6 * PS_NSLOTS, &cause) == -1);
-	CHECK_STR(cause, "map: slot 16383 has backup 65534 in row 2: not a server, a second "
+	refused_table(&m, &keep, table,
+	    "map: slot 16383 has backup 65534 in row 2: not a server, a second "
 	    "copy, or after an empty place");
-	CHECK(same_map(&m, &keep));
-	free(cause);
-	cause = NULL;
 	row2[PS_NSLOTS - 1] = (PS_NSLOTS - 1 + 2) % 3;
 
 	/* a backup on the slot's owner */
 	row2[200] = owner[200];
-	CHECK(unpack_table(&m, 3, 0, table, 3 * PS_NSLOTS, 6 * PS_NSLOTS, &cause) == -1);
-	CHECK_STR(cause, "map: slot 200 has backup 2 in row 2: not a server, a second copy, "
+	refused_table(&m, &keep, table,
+	    "map: slot 200 has backup 2 in row 2: not a server, a second copy, "
 	    "or after an empty place");
-	CHECK(same_map(&m, &keep));
-	free(cause);
-	cause = NULL;
 	row2[200] = (200 + 2) % 3;
 	row1[201] = owner[201];
-	CHECK(unpack_table(&m, 3, 0, table, 3 * PS_NSLOTS, 6 * PS_NSLOTS, &cause) == -1);
-	CHECK_STR(cause, "map: slot 201 has backup 0 in row 1: not a server, a second copy, "
+	refused_table(&m, &keep, table,
+	    "map: slot 201 has backup 0 in row 1: not a server, a second copy, "
 	    "or after an empty place");
-	free(cause);
-	cause = NULL;
 	row1[201] = (201 + 1) % 3;
 
 	/* the same server twice */
 	row2[300] = row1[300];
-	CHECK(unpack_table(&m, 3, 0, table, 3 * PS_NSLOTS, 6 * PS_NSLOTS, &cause) == -1);
-	CHECK_STR(cause, "map: slot 300 has backup 1 in row 2: not a server, a second copy, "
+	refused_table(&m, &keep, table,
+	    "map: slot 300 has backup 1 in row 2: not a server, a second copy, "
 	    "or after an empty place");
-	CHECK(same_map(&m, &keep));
-	free(cause);
-	cause = NULL;
 	row2[300] = (300 + 2) % 3;
 
 	/* a gap: an empty place, then a server */
 	row1[400] = PS_NO_SERVER;
-	CHECK(unpack_table(&m, 3, 0, table, 3 * PS_NSLOTS, 6 * PS_NSLOTS, &cause) == -1);
-	CHECK_STR(cause, "map: slot 400 has backup 0 in row 2: not a server, a second copy, "
+	refused_table(&m, &keep, table,
+	    "map: slot 400 has backup 0 in row 2: not a server, a second copy, "
 	    "or after an empty place");
-	CHECK(same_map(&m, &keep));
-	free(cause);
-	cause = NULL;
 	row1[400] = (400 + 1) % 3;
 
 	/* with the fixes the table is good again: each refusal was for its own reason */

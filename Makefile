@@ -4,6 +4,8 @@
 # make sanitize   the same build and tests with ASan+UBSan, in build-san/
 # make fuzz       each libFuzzer target (tests/fuzz/) for FUZZ_SECONDS (30), in build-fuzz/
 # make bench      benchmarks; writes bench/RESULTS.md
+# make bench-quality  test quality and time against liblinear on SpamAssassin and
+#                 Fashion-MNIST; writes bench/QUALITY.md
 # make deps       install the Debian packages the project needs (uses sudo if not root)
 # make data       fetch and convert the SpamAssassin corpus (data/heart_scale is in git)
 # make demo       train on SpamAssassin with a local cluster, next to liblinear
@@ -20,7 +22,7 @@ SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 DEBS = build-essential pkg-config libevent-dev libmsgpack-dev libyaml-dev libxxhash-dev \
        libreadline-dev bats bats-assert bats-support liblinear-tools jq expect ca-certificates \
-       mandoc openssh-client openssh-server iproute2 libssl-dev clang
+       mandoc openssh-client openssh-server iproute2 libssl-dev clang dataset-fashion-mnist
 
 LIB_SRC  = $(wildcard lib/*.c)
 LIB_OBJ  = $(LIB_SRC:lib/%.c=$(B)/lib/%.o)
@@ -115,6 +117,13 @@ $(B)/fuzz-seeds: tests/fuzz/seeds.c $(B)/libps.a | $(B)/tests
 bench: all
 	scripts/ps-benchmark $(B)
 
+# Fashion-MNIST (Debian's dataset-fashion-mnist, from make deps) as a binary task
+data/fashion/train.svm: scripts/fetch-fashion
+	scripts/fetch-fashion data/fashion
+
+bench-quality: all data data/fashion/train.svm
+	PS_BUILD=$(B) scripts/ps-quality --out bench/QUALITY.md
+
 deps:
 	$(SUDO) apt-get update
 	$(SUDO) apt-get install -y $(DEBS)
@@ -140,5 +149,5 @@ install: all
 clean:
 	rm -rf build build-san $(FB)
 
-.PHONY: all check sanitize fuzz fuzz-seeds bench deps data demo install clean
+.PHONY: all check sanitize fuzz fuzz-seeds bench bench-quality deps data demo install clean
 .SECONDARY:

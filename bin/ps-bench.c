@@ -152,7 +152,9 @@ main(int argc, char **argv)
 		status = bench_parse(&b);
 	} else {
 		cli_load(&cli, &conf);
-		if (b.check_all && conf.optim.kind != PS_OPTIM_SUM) {
+		/* (the job's optimizer, the scheduler's, is checked once connected) */
+		if (b.check_all && conf_given(&conf, "optimizer.name") &&
+		    conf.optim.kind != PS_OPTIM_SUM) {
 			fprintf(stderr, "ps-bench: --check-all needs optimizer.name=sum, not "
 			    "%s: other optimizers' values cannot be predicted\n",
 			    optim_name(conf.optim.kind));

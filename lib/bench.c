@@ -317,15 +317,23 @@ bench_cluster(const struct bench_opts *b, const struct ps_conf *conf)
 	size_t i;
 	int status = PS_EXIT_OK;
 
-	if (conf->optim.kind != PS_OPTIM_SUM)
-		log_warnx("optimizer.name is %s, not sum: the values pulled are not "
-		    "checked", optim_name(conf->optim.kind));
 	if (client_open(&c, conf, PS_ROLE_CLIENT, "ps-bench", &cause) != 0) {
 		log_error("scheduler %s:%d: %s", conf->scheduler_host, conf->scheduler_port,
 		    cause);
 		free(cause);
 		return PS_EXIT_ERROR;
 	}
+	conf = c.conf;		/* the job's model and optimizer, from the scheduler */
+	if (b->check_all && conf->optim.kind != PS_OPTIM_SUM) {
+		log_error("--check-all needs optimizer.name=sum, and the job's is %s: "
+		    "other optimizers' values cannot be predicted",
+		    optim_name(conf->optim.kind));
+		client_close(&c);
+		return PS_EXIT_USAGE;
+	}
+	if (conf->optim.kind != PS_OPTIM_SUM)
+		log_warnx("optimizer.name is %s, not sum: the values pulled are not "
+		    "checked", optim_name(conf->optim.kind));
 	log_info("connected: %u servers, dim %u", c.map.nservers, conf->optim.dim);
 	for (i = 0; i < b->nsizes; i++) {
 		if (bench_one(b, &c, conf, b->nkeys[i],

@@ -74,16 +74,25 @@ static const unsigned char ckpt_magic[8] = { 0x89, 'P', 'S', 'C', 'K', 'P', 'T',
 
 #define MANIFEST_MAX	(16 << 20)
 
+/*
+ * The state layouts, by optimizer and, for sgd, its schedule (its other settings do
+ * not change the state): the names of the groups of dim floats of a key's block, in
+ * order. A header or MANIFEST names the layout; sgd's tells its schedule.
+ */
 static const struct {
 	enum ps_optim_kind	 kind;
+	int			 schedule;	/* sgd's; 0 for the others */
 	const char		*layout;
 	uint32_t		 groups;
 } ckpt_layouts[] = {
-	{ PS_OPTIM_SGD,		"w",	1 },
-	{ PS_OPTIM_ADAGRAD,	"w g2",	2 },
-	{ PS_OPTIM_FTRL,	"z n",	2 },
-	{ PS_OPTIM_SUM,		"w",	1 },
+	{ PS_OPTIM_SGD,		PS_SCHEDULE_CONSTANT,	"w",		1 },
+	{ PS_OPTIM_SGD,		PS_SCHEDULE_INV_SQRT,	"w t",		2 },
+	{ PS_OPTIM_ADAGRAD,	0,			"w g2",		2 },
+	{ PS_OPTIM_FTRL,	0,			"z n",		2 },
+	{ PS_OPTIM_SUM,		0,			"w",		1 },
+	{ PS_OPTIM_ADAM,	0,			"w m v t",	4 },
 };
+#define NLAYOUTS	(sizeof ckpt_layouts / sizeof ckpt_layouts[0])
 
 static void
 put_u16(unsigned char *p, uint16_t v)
@@ -146,26 +155,75 @@ get_f32(const unsigned char *p)
 	return f;
 }
 
+/* The first layout of a kind: sgd's with schedule constant. */
 const char *
 ckpt_layout(enum ps_optim_kind kind)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof ckpt_layouts / sizeof ckpt_layouts[0]; i++)
+	for (i = 0; i < NLAYOUTS; i++)
 		if (ckpt_layouts[i].kind == kind)
 			return ckpt_layouts[i].layout;
 	return "?";
 }
 
-static uint32_t
-ckpt_groups(enum ps_optim_kind kind)
+/* The layout of an optimizer with its settings: a row of ckpt_layouts, or -1. */
+static int
+ckpt_layout_row(const struct ps_optim *o)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof ckpt_layouts / sizeof ckpt_layouts[0]; i++)
+	for (i = 0; i < NLAYOUTS; i++)
+		if (ckpt_layouts[i].kind == o->kind && (o->kind != PS_OPTIM_SGD ||
+		    ckpt_layouts[i].schedule == o->schedule))
+			return (int)i;
+	return -1;
+}
+
+static const char *
+ckpt_layout_of(const struct ps_optim *o)
+{
+	int i = ckpt_layout_row(o);
+
+	return i < 0 ? "?" : ckpt_layouts[i].layout;
+}
+
+/* The row of kind with this layout's name (from a header or a MANIFEST), or -1. */
+static int
+ckpt_layout_named(enum ps_optim_kind kind, const char *layout)
+{
+	size_t i;
+
+	for (i = 0; i < NLAYOUTS; i++)
+		if (ckpt_layouts[i].kind == kind && strcmp(ckpt_layouts[i].layout,
+		    layout) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* The row of kind with groups groups (a MANIFEST's width / dim), or -1. */
+static int
+ckpt_layout_groups(enum ps_optim_kind kind, uint64_t groups)
+{
+	size_t i;
+
+	for (i = 0; i < NLAYOUTS; i++)
+		if (ckpt_layouts[i].kind == kind && ckpt_layouts[i].groups == groups)
+			return (int)i;
+	return -1;
+}
+
+/* The layouts of kind in words, for a refusal: "'w' or 'w t'". */
+static void
+ckpt_layouts_of(enum ps_optim_kind kind, char *buf, size_t len)
+{
+	size_t i, n = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < NLAYOUTS && n < len; i++)
 		if (ckpt_layouts[i].kind == kind)
-			return ckpt_layouts[i].groups;
-	return 0;
+			n += (size_t)snprintf(buf + n, len - n, "%s'%s'", n > 0 ? " or " :
+			    "", ckpt_layouts[i].layout);
 }
 
 int
@@ -275,7 +333,7 @@ ckpt_header_bytes(unsigned char *h, const struct ps_optim *o, uint32_t width,
     uint64_t epoch, uint32_t node, uint16_t first, uint16_t last, uint32_t nslots,
     uint64_t keys)
 {
-	const char *name = optim_name(o->kind), *layout = ckpt_layout(o->kind);
+	const char *name = optim_name(o->kind), *layout = ckpt_layout_of(o);
 
 	memset(h, 0, PS_CKPT_HDRLEN);
 	memcpy(h + H_MAGIC, ckpt_magic, sizeof ckpt_magic);
@@ -539,8 +597,9 @@ rd_header(struct ps_ckpt_reader *r, char **cause)
 {
 	struct ps_ckpt_header *h = &r->hdr;
 	const unsigned char *p;
-	char optim[H_NAMELEN], layout[H_NAMELEN];
+	char optim[H_NAMELEN], layout[H_NAMELEN], layouts[64];
 	uint32_t hdrlen;
+	int row;
 	uint64_t want;
 	ssize_t got;
 	struct stat sb;
@@ -581,9 +640,12 @@ rd_header(struct ps_ckpt_reader *r, char **cause)
 		return rd_fail(r, cause, "bad optimizer or layout field in the header");
 	if (optim_kind(optim, &h->optim.kind) != 0)
 		return rd_fail(r, cause, "unknown optimizer '%s'", optim);
-	if (strcmp(layout, ckpt_layout(h->optim.kind)) != 0)
-		return rd_fail(r, cause, "state layout '%s' is not that of %s ('%s')",
-		    layout, optim, ckpt_layout(h->optim.kind));
+	if ((row = ckpt_layout_named(h->optim.kind, layout)) < 0) {
+		ckpt_layouts_of(h->optim.kind, layouts, sizeof layouts);
+		return rd_fail(r, cause, "state layout '%s' is not that of %s (%s)",
+		    layout, optim, layouts);
+	}
+	h->optim.schedule = ckpt_layouts[row].schedule;
 	if (h->optim.dim == 0 || h->width == 0 || h->width > PS_CKPT_MAXWIDTH ||
 	    h->width != optim_width(&h->optim))
 		return rd_fail(r, cause, "width %u does not fit %s with dim %u", h->width,
@@ -1066,6 +1128,7 @@ ckpt_manifest_format(const struct ps_manifest *m, size_t *len)
 	const struct ps_ckpt_file *f;
 	char when[64];
 	size_t i;
+	int row;
 
 	t.cap = 512;
 	t.s = xmalloc(t.cap);
@@ -1075,7 +1138,10 @@ ckpt_manifest_format(const struct ps_manifest *m, size_t *len)
 	text_add(&t, "created: %s\n", when);
 	text_add(&t, "epoch: %" PRIu64 "\n", m->epoch);
 	text_add(&t, "optimizer: %s\n", optim_name(m->kind));
-	text_add(&t, "layout: %s\n", ckpt_layout(m->kind));
+	/* The layout follows from the width: sgd's "w" or "w t" by its schedule. */
+	row = m->dim > 0 && m->width % m->dim == 0 ?
+	    ckpt_layout_groups(m->kind, m->width / m->dim) : -1;
+	text_add(&t, "layout: %s\n", row < 0 ? "?" : ckpt_layouts[row].layout);
 	text_add(&t, "dim: %u\n", m->dim);
 	text_add(&t, "width: %u\n", m->width);
 	text_add(&t, "keys: %" PRIu64 "\n", m->keys);
@@ -1225,10 +1291,10 @@ ckpt_manifest_parse(struct ps_manifest *m, const char *text, size_t len,
     const char *where, char **cause)
 {
 	size_t seen[M_NKEYS], line = 0, start, end, i, k, nfile = 0;
-	char buf[512], *v, layout[16];
+	char buf[512], *v, layout[16], layouts[64];
 	uint64_t n, sum, keys = 0, size, files = 0;
 	struct ps_ckpt_file f;
-	int done = 0;
+	int done = 0, row;
 
 	memset(m, 0, sizeof *m);
 	memset(seen, 0, sizeof seen);
@@ -1405,12 +1471,13 @@ ckpt_manifest_parse(struct ps_manifest *m, const char *text, size_t len,
 			goto fail;
 		}
 	}
-	if (strcmp(layout, ckpt_layout(m->kind)) != 0) {
+	if ((row = ckpt_layout_named(m->kind, layout)) < 0) {
+		ckpt_layouts_of(m->kind, layouts, sizeof layouts);
 		man_fail(cause, where, seen[M_LAYOUT], "layout: '%s' is not that of %s "
-		    "('%s')", layout, optim_name(m->kind), ckpt_layout(m->kind));
+		    "(%s)", layout, optim_name(m->kind), layouts);
 		goto fail;
 	}
-	if (m->width != ckpt_groups(m->kind) * (uint64_t)m->dim) {
+	if (m->width != ckpt_layouts[row].groups * (uint64_t)m->dim) {
 		man_fail(cause, where, seen[M_WIDTH], "width: %u does not fit %s with "
 		    "dim %u", m->width, optim_name(m->kind), m->dim);
 		goto fail;

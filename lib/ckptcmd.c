@@ -1488,11 +1488,6 @@ ckc_restore(struct ps_ckptcmd *k, const struct ckc_cmd *cmd, const char *arg)
 		free(path);
 		return ckc_fail(cause);
 	}
-	if (m.kind != conf->optim.kind || m.dim != conf->optim.dim) {
-		xasprintf(&cause, "%s: saved with %s, dim %u; the job runs %s, dim %u", path,
-		    optim_name(m.kind), m.dim, optim_name(conf->optim.kind), conf->optim.dim);
-		goto fail;
-	}
 	if (ckpt_check(path, &m, &cause) != 0)
 		goto fail;
 	if (client_open(&c, conf, PS_ROLE_CLIENT, "ps-ckpt", &cause) != 0) {
@@ -1500,6 +1495,16 @@ ckc_restore(struct ps_ckptcmd *k, const struct ckc_cmd *cmd, const char *arg)
 		xasprintf(&cause, "scheduler %s:%d: %s", conf->scheduler_host,
 		    conf->scheduler_port, file);
 		free(file);
+		goto fail;
+	}
+	/* The job's optimizer (the scheduler's) must be the checkpoint's, state and all. */
+	conf = c.conf;
+	if (m.kind != conf->optim.kind || m.dim != conf->optim.dim ||
+	    m.width != optim_width(&conf->optim)) {
+		xasprintf(&cause, "%s: saved with %s, dim %u, %u floats a key; the job runs "
+		    "%s, dim %u, %u floats a key", path, optim_name(m.kind), m.dim, m.width,
+		    optim_name(conf->optim.kind), conf->optim.dim, optim_width(&conf->optim));
+		client_close(&c);
 		goto fail;
 	}
 	for (i = 0; i < m.nfiles; i++) {

@@ -62,7 +62,7 @@ cli_load(struct ps_cli *cli, struct ps_conf *conf)
 			exit(PS_EXIT_USAGE);
 		}
 	}
-	if (conf_check(conf, &cause) != 0) {
+	if (conf_finish(conf, &cause) != 0) {
 		log_error("%s%s%s", cli->conf_path ? cli->conf_path : "",
 		    cli->conf_path ? ": " : "", cause);
 		exit(PS_EXIT_USAGE);

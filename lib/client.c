@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "ps/client.h"
+#include "ps/jobconf.h"
 #include "ps/log.h"
 #include "ps/net.h"
 #include "ps/xmalloc.h"
@@ -63,12 +64,12 @@ client_register(struct ps_client *c, struct ps_wbuf *w, uint32_t id, struct ps_m
 {
 	struct ps_hdr h = msg_hdr(PS_MSG_REGISTER, 1, 0, 0);
 
-	msg_begin(w, &h, id != 0 ? 4 : 3);
+	msg_begin(w, &h, 5);
 	msg_put_uint(w, c->role);
 	msg_put_str(w, "");
 	msg_put_uint(w, 0);
-	if (id != 0)
-		msg_put_uint(w, id);
+	msg_put_uint(w, id);
+	jobconf_put(w, c->conf, 1);	/* what this node was given, to be checked */
 	msg_end(w);
 	/* The scheduler answers once every server has joined. */
 	return conn_call(&c->sched, w, m, PS_MSG_REGISTER_OK, cause);
@@ -411,11 +412,19 @@ client_open(struct ps_client *c, const struct ps_conf *conf, uint32_t role,
 	log_set_node((uint32_t)c->id);
 	c->rank = msg_uint(&m, 1);
 	c->resumable = (msg_uint(&m, 5) & PS_REGISTER_RESUMABLE) != 0;
+	/* From now on the job's settings are the scheduler's. */
+	conf_copy(&c->job, conf);
+	c->has_job = 1;
+	if (jobconf_apply(&c->job, &m.args[6], cause) != 0) {
+		msg_free(&m);
+		goto fail;
+	}
+	c->conf = &c->job;
 	msg_free(&m);
 	log_debug("registered as node %u, rank %u; map epoch %llu, %u servers", c->id,
 	    c->rank, (unsigned long long)c->map.epoch, c->map.nservers);
 	atomic_store(&c->epoch, c->map.epoch);
-	c->fpk = conf->optim.dim;
+	c->fpk = c->conf->optim.dim;
 	client_grow_servers(c, 0);
 	/* Clients (predictions, benchmarks) are not watched by the scheduler. */
 	if (role == PS_ROLE_WORKER) {
@@ -426,6 +435,8 @@ client_open(struct ps_client *c, const struct ps_conf *conf, uint32_t role,
 	return 0;
 fail:
 	conn_close(&c->sched);
+	if (c->has_job)
+		conf_free(&c->job);
 	map_free(&c->map);
 	wbuf_free(&c->w);
 	wbuf_free(&c->rw);
@@ -458,6 +469,8 @@ client_close(struct ps_client *c)
 	free(c->retry);
 	free(c->ktag);
 	free(c->tagged);
+	if (c->has_job)
+		conf_free(&c->job);
 	memset(c, 0, sizeof *c);
 }
 
@@ -1194,6 +1207,27 @@ client_barrier(struct ps_client *c, const char *name, char **cause)
 	msg_end(&c->w);
 	if (client_sched_call(c, &c->w, &m, PS_MSG_BARRIER_OK, cause) != 0)
 		return -1;
+	msg_free(&m);
+	return 0;
+}
+
+int
+client_clock(struct ps_client *c, uint64_t clock, uint64_t *slowest, char **cause)
+{
+	struct ps_hdr h = client_hdr(c, PS_MSG_CLOCK);
+	struct ps_msg m;
+
+	*slowest = clock;
+	if (c->conf->consistency == PS_ASP)
+		return 0;
+	/* As at a barrier: the lock is held while it waits, so the figures first. */
+	client_put_beat(c, &c->w);
+	msg_begin(&c->w, &h, 1);
+	msg_put_uint(&c->w, clock);
+	msg_end(&c->w);
+	if (client_sched_call(c, &c->w, &m, PS_MSG_CLOCK_OK, cause) != 0)
+		return -1;
+	*slowest = msg_uint(&m, 0);
 	msg_free(&m);
 	return 0;
 }

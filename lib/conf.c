@@ -35,7 +35,8 @@ enum conf_type {
 	CONF_FLOAT,		/* float, shown as number */
 	CONF_BOOL,		/* int, 0 or 1 */
 	CONF_SIZE,		/* int64_t bytes, K/M/G suffixes */
-	CONF_OPTIMIZER		/* enum ps_optim_kind, by name */
+	CONF_OPTIMIZER,		/* enum ps_optim_kind, by name */
+	CONF_ENUM		/* int, the index of a name in choices */
 };
 
 static const char *conf_type_names[] = {
@@ -47,11 +48,14 @@ static const char *conf_type_names[] = {
 	[CONF_BOOL] = "bool",
 	[CONF_SIZE] = "size",
 	[CONF_OPTIMIZER] = "enum",
+	[CONF_ENUM] = "enum",
 };
 
 #define CONF_GT		0x1	/* the value must be > min, not >= min */
 #define CONF_NOMAX	0x2	/* no upper bound other than the type's */
 #define CONF_EMPTY	0x4	/* a string that may be empty (or null): "none" */
+#define CONF_JOB	0x8	/* a job setting: the scheduler's value is every
+				 * node's (conf_job_put, conf_job_apply) */
 
 struct conf_option {
 	const char	*name;
@@ -62,7 +66,12 @@ struct conf_option {
 	int		 flags;
 	const char	*dflt;
 	const char	*help;
+	const char *const *choices;	/* CONF_ENUM: its names, NULL-terminated */
 };
+
+static const char *const conf_losses[] = { "logistic", "squared", NULL };
+static const char *const conf_schedules[] = { "constant", "inv_sqrt", NULL };
+static const char *const conf_consistencies[] = { "asp", "ssp", "bsp", NULL };
 
 #define OFF(field) offsetof(struct ps_conf, field)
 #define KiB 1024.0
@@ -71,88 +80,127 @@ struct conf_option {
 
 static const struct conf_option conf_table[] = {
 	{ "scheduler.host", CONF_STRING, OFF(scheduler_host), 0, 0, 0,
-	  "127.0.0.1", "address the scheduler listens on and others connect to" },
+	  "127.0.0.1", "address the scheduler listens on and others connect to", NULL },
 	{ "scheduler.port", CONF_INT, OFF(scheduler_port), 0, 65535, 0,
-	  "7070", "scheduler TCP port (0: any free port)" },
+	  "7070", "scheduler TCP port (0: any free port)", NULL },
 	{ "scheduler.metrics_port", CONF_INT, OFF(metrics_port), 0, 65535, 0,
-	  "0", "scheduler: Prometheus /metrics over HTTP on this port (0: none)" },
+	  "0", "scheduler: Prometheus /metrics over HTTP on this port (0: none)", NULL },
 	{ "scheduler.state_file", CONF_STRING, OFF(state_file), 0, 0, CONF_EMPTY,
 	  "", "scheduler: keep the job's state (map, nodes) in this file, so that a "
-	  "scheduler started again after a crash resumes the job; empty: none" },
+	  "scheduler started again after a crash resumes the job; empty: none", NULL },
 
 	{ "server.host", CONF_STRING, OFF(server_host), 0, 0, 0,
-	  "127.0.0.1", "address a server listens on for workers" },
+	  "127.0.0.1", "address a server listens on for workers", NULL },
 	{ "server.port", CONF_INT, OFF(server_port), 0, 65535, 0,
-	  "0", "server TCP port (0: any free port)" },
+	  "0", "server TCP port (0: any free port)", NULL },
 	{ "server.advertise", CONF_STRING, OFF(server_advertise), 0, 0, 0,
 	  "auto", "address workers reach a server at (auto: server.host, or if that "
-	  "is 0.0.0.0 or ::, the address that reaches the scheduler)" },
+	  "is 0.0.0.0 or ::, the address that reaches the scheduler)", NULL },
 
 	{ "cluster.servers", CONF_INT, OFF(num_servers), 1, 1024, 0,
-	  "1", "number of servers the scheduler waits for" },
+	  "1", "number of servers the scheduler waits for", NULL },
 	{ "cluster.workers", CONF_INT, OFF(num_workers), 1, 100000, 0,
-	  "1", "number of workers the scheduler waits for" },
+	  "1", "number of workers the scheduler waits for", NULL },
 	{ "cluster.replicas", CONF_INT, OFF(replicas), 1, PS_MAX_COPIES, 0,
 	  "1", "copies of each slot, on distinct servers (2 or 3: a lost server's "
-	  "slots are served by a copy; needs more servers than replicas - 1)" },
+	  "slots are served by a copy; needs more servers than replicas - 1)", NULL },
 	{ "cluster.linger", CONF_BOOL, OFF(linger), 0, 0, 0,
-	  "false", "keep serving after the last worker: ps-ctl shutdown ends the job" },
+	  "false", "keep serving after the last worker: ps-ctl shutdown ends the job", NULL },
+	{ "cluster.consistency", CONF_ENUM, OFF(consistency), 0, 0, CONF_JOB,
+	  "asp", "asp: workers never wait for each other; ssp: a worker at clock c "
+	  "waits until the slowest live worker reached c - cluster.staleness; bsp: "
+	  "until every live worker reached c", conf_consistencies },
+	{ "cluster.staleness", CONF_INT, OFF(staleness), 0, 1000000, CONF_JOB,
+	  "2", "ssp: clocks a worker may run ahead of the slowest", NULL },
+	{ "cluster.clock", CONF_INT, OFF(clock), 1, 1000000, CONF_JOB,
+	  "1", "ssp, bsp: mini-batches per clock", NULL },
 
-	{ "optimizer.name", CONF_OPTIMIZER, OFF(optim.kind), 0, 0, 0,
-	  "ftrl", "update rule applied by the servers" },
+	{ "optimizer.name", CONF_OPTIMIZER, OFF(optim.kind), 0, 0, CONF_JOB,
+	  "ftrl", "update rule applied by the servers (sum adds gradients up: "
+	  "ps-worker trains with it only if worker.allow_sum)", NULL },
 	{ "optimizer.learning_rate", CONF_FLOAT, OFF(optim.lr), 0, FLT_MAX,
-	  CONF_GT|CONF_NOMAX, "0.1", "sgd, adagrad: learning rate" },
+	  CONF_GT|CONF_NOMAX|CONF_JOB, "0.1", "sgd, adagrad, adam: learning rate "
+	  "(default per optimizer: sgd 0.02, adagrad 0.1, adam 0.01)", NULL },
+	{ "optimizer.schedule", CONF_ENUM, OFF(optim.schedule), 0, 0, CONF_JOB,
+	  "inv_sqrt", "sgd: constant, or inv_sqrt (learning_rate / sqrt(1 + t) at "
+	  "a key's update t)", conf_schedules },
 	{ "optimizer.epsilon", CONF_FLOAT, OFF(optim.eps), 0, FLT_MAX,
-	  CONF_GT|CONF_NOMAX, "1e-6", "adagrad: added to the root of the squared gradients" },
+	  CONF_GT|CONF_NOMAX|CONF_JOB, "1e-6", "adagrad, adam: added to the root "
+	  "of the squared gradients", NULL },
+	{ "optimizer.beta1", CONF_FLOAT, OFF(optim.beta1), 0, 1, CONF_JOB,
+	  "0.9", "adam: decay of the running mean of gradients", NULL },
+	{ "optimizer.beta2", CONF_FLOAT, OFF(optim.beta2), 0, 1, CONF_JOB,
+	  "0.999", "adam: decay of the running mean of squared gradients", NULL },
 	{ "optimizer.alpha", CONF_FLOAT, OFF(optim.alpha), 0, FLT_MAX,
-	  CONF_GT|CONF_NOMAX, "0.1", "ftrl: per-coordinate learning rate alpha" },
+	  CONF_GT|CONF_NOMAX|CONF_JOB, "0.1", "ftrl: per-coordinate learning rate alpha", NULL },
 	{ "optimizer.beta", CONF_FLOAT, OFF(optim.beta), 0, FLT_MAX,
-	  CONF_NOMAX, "1", "ftrl: learning rate smoothing beta" },
+	  CONF_NOMAX|CONF_JOB, "1", "ftrl: learning rate smoothing beta", NULL },
 	{ "optimizer.l1", CONF_FLOAT, OFF(optim.l1), 0, FLT_MAX,
-	  CONF_NOMAX, "1", "ftrl: L1 regularization strength" },
+	  CONF_NOMAX|CONF_JOB, "1", "ftrl: L1 regularization strength", NULL },
 	{ "optimizer.l2", CONF_FLOAT, OFF(optim.l2), 0, FLT_MAX,
-	  CONF_NOMAX, "1", "ftrl: L2 strength; sgd, adagrad: weight decay" },
+	  CONF_NOMAX|CONF_JOB, "1", "ftrl: L2 strength; sgd, adagrad, adam: weight "
+	  "decay (default per optimizer)", NULL },
 
-	{ "model.dim", CONF_UINT32, OFF(optim.dim), 1, 4096, 0,
-	  "1", "floats of weight per feature key" },
-	{ "model.bias", CONF_BOOL, OFF(bias), 0, 0, 0,
-	  "true", "add a constant bias feature, key 0" },
+	{ "model.loss", CONF_ENUM, OFF(loss), 0, 0, CONF_JOB,
+	  "logistic", "logistic: labels +1/-1 (or 1/0), logistic regression; "
+	  "squared: real labels, linear regression (RMSE)", conf_losses },
+	{ "model.factors", CONF_UINT32, OFF(optim.factors), 0, 1024, CONF_JOB,
+	  "0", "k > 0: a factorization machine, k latent factors per key "
+	  "(model.dim becomes 1 + k)", NULL },
+	{ "model.init_scale", CONF_FLOAT, OFF(optim.init_scale), 0, 1, CONF_JOB,
+	  "0.01", "factorization machine: factors start uniform in "
+	  "[-init_scale, init_scale]", NULL },
+	{ "model.seed", CONF_UINT32, OFF(optim.seed), 0, 4294967295.0, CONF_JOB,
+	  "1", "factorization machine: seed of the factors' initial values", NULL },
+	{ "model.dim", CONF_UINT32, OFF(optim.dim), 1, 4096, CONF_JOB,
+	  "1", "floats of weight per feature key", NULL },
+	{ "model.bias", CONF_BOOL, OFF(bias), 0, 0, CONF_JOB,
+	  "true", "add a constant bias feature, key 0", NULL },
 
 	{ "worker.batch_size", CONF_INT, OFF(batch_size), 1, 10000000, 0,
-	  "100", "examples per push and pull" },
+	  "100", "examples per push and pull", NULL },
+	{ "worker.passes", CONF_INT, OFF(passes), 1, 100000, 0,
+	  "1", "passes over the training data (after the first: from the cache)", NULL },
+	{ "worker.seed", CONF_UINT32, OFF(seed), 0, 4294967295.0, 0,
+	  "1", "seed of the shuffled order of the cache's blocks in later passes", NULL },
+	{ "worker.allow_sum", CONF_BOOL, OFF(allow_sum), 0, 0, 0,
+	  "false", "train with optimizer.name sum (which adds gradients up) anyway", NULL },
 
 	{ "net.max_frame", CONF_SIZE, OFF(max_frame), 64 * KiB, 2 * GiB, 0,
-	  "64M", "largest message accepted, in bytes" },
+	  "64M", "largest message accepted, in bytes", NULL },
 	{ "net.heartbeat_interval", CONF_DOUBLE, OFF(heartbeat_interval), 0,
-	  DBL_MAX, CONF_GT|CONF_NOMAX, "1", "seconds between heartbeats" },
+	  DBL_MAX, CONF_GT|CONF_NOMAX, "1", "seconds between heartbeats", NULL },
 	{ "net.heartbeat_timeout", CONF_DOUBLE, OFF(heartbeat_timeout), 0,
 	  DBL_MAX, CONF_GT|CONF_NOMAX, "10",
-	  "seconds of silence before a peer is dead (> heartbeat_interval)" },
+	  "seconds of silence before a peer is dead (> heartbeat_interval)", NULL },
 	{ "net.connect_retries", CONF_INT, OFF(connect_retries), 0, 1000, 0,
-	  "10", "retries of a connection to the scheduler, 0.1 s apart, doubling up to 5 s" },
+	  "10", "retries of a connection to the scheduler, 0.1 s apart, doubling up to 5 s", NULL },
 	{ "net.request_timeout", CONF_DOUBLE, OFF(request_timeout), 0,
 	  DBL_MAX, CONF_GT|CONF_NOMAX, "60",
-	  "seconds a client waits for a server's reply before it gives up on it" },
+	  "seconds a client waits for a server's reply before it gives up on it", NULL },
 	{ "net.secret_file", CONF_STRING, OFF(secret_file), 0, 0, CONF_EMPTY,
-	  "", "file of the shared secret every connection proves (HMAC); empty: none" },
+	  "", "file of the shared secret every connection proves (HMAC); empty: none", NULL },
 	{ "net.max_connections", CONF_INT, OFF(max_connections), 1, 1000000, 0,
 	  "1024", "scheduler, server: connections accepted at once; past it the oldest "
-	  "still in its handshake is closed for a new one, or the new one refused" },
+	  "still in its handshake is closed for a new one, or the new one refused", NULL },
 	{ "net.handshake_timeout", CONF_DOUBLE, OFF(handshake_timeout), 0,
 	  DBL_MAX, CONF_GT|CONF_NOMAX, "10",
 	  "scheduler, server: seconds from accepting a connection to the end of its "
-	  "handshake (HELLO to AUTH_OK)" },
+	  "handshake (HELLO to AUTH_OK)", NULL },
 	{ "net.idle_timeout", CONF_DOUBLE, OFF(idle_timeout), 0,
 	  DBL_MAX, CONF_NOMAX, "300",
 	  "scheduler, server: seconds an accepted connection may stay silent before it "
-	  "is closed (not a registered node's at the scheduler); 0: never" },
+	  "is closed (not a registered node's at the scheduler); 0: never", NULL },
 	{ "net.frame_timeout", CONF_DOUBLE, OFF(frame_timeout), 0,
 	  DBL_MAX, CONF_GT|CONF_NOMAX, "30",
-	  "scheduler, server: seconds from a message's first byte to its last" },
+	  "scheduler, server: seconds from a message's first byte to its last", NULL },
 
 	{ "ckpt.dir", CONF_STRING, OFF(ckpt_dir), 0, 0, 0,
-	  "ckpt", "ps-ckpt: folder of the checkpoints (relative: to its working directory)" },
+	  "ckpt", "ps-ckpt: folder of the checkpoints (relative: to its working directory)", NULL },
 };
+
+/* conf->set has a bit per row. */
+_Static_assert(nitems(conf_table) <= 128, "struct ps_conf's set[] is too small");
 
 /* A parsed and checked value, before it is stored. */
 union conf_value {
@@ -161,6 +209,7 @@ union conf_value {
 	double			 d;
 	int64_t			 z;
 	enum ps_optim_kind	 k;
+	int			 e;
 };
 
 /* State of one conf_load. */
@@ -275,12 +324,22 @@ conf_optimizers(void)
 
 	if (buf[0] != '\0')
 		return buf;
-	for (k = PS_OPTIM_SGD; k <= PS_OPTIM_SUM && n < sizeof buf; k++) {
+	for (k = PS_OPTIM_SGD; k <= PS_OPTIM_LAST && n < sizeof buf; k++) {
 		n += (size_t)snprintf(buf + n, sizeof buf - n, "%s%s",
 		    k != PS_OPTIM_SGD ? ", " : "",
 		    optim_name((enum ps_optim_kind)k));
 	}
 	return buf;
+}
+
+static void
+conf_fmt_choices(char *buf, size_t len, const char *const *choices)
+{
+	size_t	i, n = 0;
+
+	buf[0] = '\0';
+	for (i = 0; choices[i] != NULL && n < len; i++)
+		n += (size_t)snprintf(buf + n, len - n, "%s%s", i ? ", " : "", choices[i]);
 }
 
 /* The allowed values in words: "1..1024", "> 0", "1K..2G". */
@@ -313,6 +372,9 @@ conf_fmt_range(char *buf, size_t len, const struct conf_option *o)
 		break;
 	case CONF_OPTIMIZER:
 		snprintf(buf, len, "%s", conf_optimizers());
+		break;
+	case CONF_ENUM:
+		conf_fmt_choices(buf, len, o->choices);
 		break;
 	case CONF_BOOL:
 		snprintf(buf, len, "true, false");
@@ -526,6 +588,18 @@ conf_parse_value(const struct conf_option *o, const char *s,
 		}
 		v->k = k;
 		break;
+	case CONF_ENUM:
+		for (b = 0; o->choices[b] != NULL; b++) {
+			if (strcmp(s, o->choices[b]) == 0)
+				break;
+		}
+		if (o->choices[b] == NULL) {
+			conf_fmt_choices(range, sizeof range, o->choices);
+			xasprintf(cause, "%s: '%s' is not one of %s", o->name, show, range);
+			goto fail;
+		}
+		v->e = b;
+		break;
 	}
 	free(show);
 	return 0;
@@ -573,7 +647,27 @@ conf_store(struct ps_conf *conf, const struct conf_option *o,
 	case CONF_OPTIMIZER:
 		*(enum ps_optim_kind *)p = v->k;
 		break;
+	case CONF_ENUM:
+		*(int *)p = v->e;
+		break;
 	}
+}
+
+/* Given by the user (YAML, -o), not a default: see conf_finish and conf_job_put. */
+static void
+conf_mark_set(struct ps_conf *conf, const struct conf_option *o)
+{
+	size_t	i = (size_t)(o - conf_table);
+
+	conf->set[i / 64] |= 1ULL << (i % 64);
+}
+
+static int
+conf_is_set(const struct ps_conf *conf, const struct conf_option *o)
+{
+	size_t	i = (size_t)(o - conf_table);
+
+	return (conf->set[i / 64] >> (i % 64)) & 1;
 }
 
 static int
@@ -596,6 +690,7 @@ conf_format(const struct ps_conf *conf, const struct conf_option *o)
 	const char		*name;
 	char			 buf[64];
 	enum ps_optim_kind	 k;
+	int			 i;
 
 	switch (o->type) {
 	case CONF_STRING:
@@ -628,11 +723,18 @@ conf_format(const struct ps_conf *conf, const struct conf_option *o)
 	case CONF_OPTIMIZER:
 		k = *(const enum ps_optim_kind *)p;
 		name = NULL;
-		if (k >= PS_OPTIM_SGD && k <= PS_OPTIM_SUM)
+		if (k >= PS_OPTIM_SGD && k <= PS_OPTIM_LAST)
 			name = optim_name(k);
 		if (name != NULL)
 			return xstrdup(name);
 		snprintf(buf, sizeof buf, "%d", (int)k);
+		break;
+	case CONF_ENUM:
+		for (i = 0; o->choices[i] != NULL; i++) {
+			if (i == *(const int *)p)
+				return xstrdup(o->choices[i]);
+		}
+		snprintf(buf, sizeof buf, "%d", *(const int *)p);
 		break;
 	}
 	return xstrdup(buf);
@@ -667,7 +769,7 @@ conf_free(struct ps_conf *conf)
 	}
 }
 
-static void
+void
 conf_copy(struct ps_conf *dst, const struct ps_conf *src)
 {
 	size_t	 i;
@@ -725,8 +827,10 @@ conf_set(struct ps_conf *conf, const char *assignment, char **cause)
 	show = conf_show(name);
 	if ((o = conf_find(name)) == NULL)
 		xasprintf(cause, "option '%s': unknown key", show);
-	else if (conf_set_value(conf, o, value, cause) == 0)
+	else if (conf_set_value(conf, o, value, cause) == 0) {
+		conf_mark_set(conf, o);
 		rc = 0;
+	}
 	free(show);
 out:
 	free(copy);
@@ -756,6 +860,52 @@ conf_option_name(unsigned int idx)
 	if (idx >= nitems(conf_table))
 		return NULL;
 	return conf_table[idx].name;
+}
+
+int
+conf_given(const struct ps_conf *conf, const char *name)
+{
+	const struct conf_option *o = conf_find(name);
+
+	return o != NULL && conf_is_set(conf, o);
+}
+
+int
+conf_option_is_job(unsigned int idx)
+{
+	return idx < nitems(conf_table) && (conf_table[idx].flags & CONF_JOB);
+}
+
+int
+conf_option_given(const struct ps_conf *conf, unsigned int idx)
+{
+	return idx < nitems(conf_table) && conf_is_set(conf, &conf_table[idx]);
+}
+
+int
+conf_finish(struct ps_conf *conf, char **cause)
+{
+	struct ps_optim	d;
+
+	/* Each optimizer's safe defaults, where the user gave none. */
+	optim_defaults(conf->optim.kind, &d);
+	if (!conf_is_set(conf, conf_find("optimizer.learning_rate")))
+		conf->optim.lr = d.lr;
+	if (!conf_is_set(conf, conf_find("optimizer.l1")))
+		conf->optim.l1 = d.l1;
+	if (!conf_is_set(conf, conf_find("optimizer.l2")))
+		conf->optim.l2 = d.l2;
+	if (conf->optim.factors > 0) {
+		if (!conf_is_set(conf, conf_find("model.dim")))
+			conf->optim.dim = 1 + conf->optim.factors;
+		else if (conf->optim.dim != 1 + conf->optim.factors) {
+			xasprintf(cause, "model.dim (%u) must be 1 + model.factors (%u) "
+			    "for a factorization machine: leave model.dim out",
+			    conf->optim.dim, conf->optim.factors);
+			return -1;
+		}
+	}
+	return conf_check(conf, cause);
 }
 
 int
@@ -1051,6 +1201,7 @@ conf_parse_pair(struct conf_parse *cp, const char *name, unsigned long line,
 			free(cause);
 			break;
 		}
+		conf_mark_set(cp->conf, o);
 		rc = 0;
 		break;
 	case YAML_MAPPING_START_EVENT:

@@ -1,5 +1,6 @@
 /*
- * Model quality: mean logloss, accuracy at 0.5 and exact ROC AUC.
+ * Model quality: mean logloss, accuracy at 0.5 and exact ROC AUC; for a regression, the
+ * root mean squared error.
  *
  * The AUC is the probability that a random positive scores above a random negative, ties
  * counting one half. eval_result radix-sorts a copy of the kept (score, label) pairs by
@@ -76,6 +77,23 @@ eval_add(struct ps_eval *ev, double p, int label)
 	ev->loss_sum -= log(pc);
 }
 
+/* A regression: the error's square, summed in a double (1e308 is room enough for any
+ * float's square). A non-finite error stays so: the worker stops before it gets here.
+ * Not streaming, the pair is kept as eval_add keeps it (y > 0 a positive), for an AUC
+ * that means little but reads only what was kept. */
+void
+eval_add_squared(struct ps_eval *ev, double pred, double y)
+{
+	double	e = pred - y;
+
+	/* Kept all the same, so that eval_result's AUC reads what it counts. */
+	if (!ev->streaming)
+		eval_keep(ev, pred, y > 0);
+	ev->n++;
+	ev->sq_sum += e * e;
+	ev->loss_sum += e * e;
+}
+
 /* The float's bits as an unsigned key that sorts in the float's order. */
 static inline uint32_t
 eval_key(float f)
@@ -135,5 +153,6 @@ eval_result(struct ps_eval *ev, struct ps_eval_result *r)
 		return;
 	r->logloss = ev->loss_sum / (double)ev->n;
 	r->accuracy = (double)ev->correct / (double)ev->n;
+	r->rmse = sqrt(ev->sq_sum / (double)ev->n);
 	r->auc = ev->streaming ? NAN : eval_auc(ev);
 }

@@ -193,8 +193,44 @@ libsvm_label(const char *s, size_t n, float *label)
 	return 0;
 }
 
+/* A regression's label: any finite number, kept as the float nearest to it. */
+static int
+libsvm_real_label(const char *s, size_t n, float *label, char **cause)
+{
+	float	v;
+
+	if (libsvm_number(s, n, &v) != 0) {
+		xasprintf(cause, "bad label '%.*s%s' (want a number)", libsvm_shown(n), s,
+		    libsvm_more(n));
+		return -1;
+	}
+	if (!isfinite(v)) {
+		xasprintf(cause, "bad label '%.*s%s' (want a finite number)",
+		    libsvm_shown(n), s, libsvm_more(n));
+		return -1;
+	}
+	*label = v;
+	return 0;
+}
+
+static int	libsvm_parse_as(const char *, size_t, struct ps_example *, int real,
+		    char **);
+
 int
 libsvm_parse(const char *line, size_t len, struct ps_example *ex, char **cause)
+{
+	return libsvm_parse_as(line, len, ex, 0, cause);
+}
+
+int
+libsvm_parse_real(const char *line, size_t len, struct ps_example *ex, char **cause)
+{
+	return libsvm_parse_as(line, len, ex, 1, cause);
+}
+
+static int
+libsvm_parse_as(const char *line, size_t len, struct ps_example *ex, int real,
+    char **cause)
 {
 	const char	*p = line, *end = line + len, *hash, *tok, *val;
 	uint64_t	 key;
@@ -216,7 +252,10 @@ libsvm_parse(const char *line, size_t len, struct ps_example *ex, char **cause)
 	tok = p;
 	while (p < end && !libsvm_blank(*p))
 		p++;
-	if (libsvm_label(tok, (size_t)(p - tok), &ex->label) != 0) {
+	if (real) {
+		if (libsvm_real_label(tok, (size_t)(p - tok), &ex->label, cause) != 0)
+			return -1;
+	} else if (libsvm_label(tok, (size_t)(p - tok), &ex->label) != 0) {
 		n = (size_t)(p - tok);
 		xasprintf(cause, "bad label '%.*s%s' (want +1/-1 or 1/0)",
 		    libsvm_shown(n), tok, libsvm_more(n));

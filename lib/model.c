@@ -3,6 +3,12 @@
  * store, its checksum checked on the way (ckpt_load), and weights are computed from
  * the saved optimizer state with the saved optimizer's settings, as a server would
  * at pull time. This is liblinear-predict's use: no scheduler, no server.
+ *
+ * A key the checkpoint does not hold pulls what a server answers for a key it does
+ * not hold: a new key's weights, zeros or, for a factorization machine, its drawn
+ * factors (optim_init_pull). A checkpoint does not keep model.factors, init_scale
+ * and seed: the caller sets md->optim.factors, .init_scale and .seed from its job
+ * after model_open; left 0, a missing key pulls zeros.
  */
 #include <sys/stat.h>
 
@@ -151,9 +157,9 @@ model_restore_file(struct ps_store *st, const char *path, const struct ps_optim 
 	h = ckpt_header(r);
 	if (h->width != st->width || want->kind != h->optim.kind ||
 	    want->dim != h->optim.dim) {
-		xasprintf(cause, "%s: saved with %s, dim %u; this server runs %s, dim %u",
-		    path, optim_name(h->optim.kind), h->optim.dim, optim_name(want->kind),
-		    want->dim);
+		xasprintf(cause, "%s: saved with %s, dim %u (width %u); this server runs "
+		    "%s, dim %u (width %u)", path, optim_name(h->optim.kind), h->optim.dim,
+		    h->width, optim_name(want->kind), want->dim, st->width);
 		ckpt_close(r);
 		return -1;
 	}
@@ -240,6 +246,8 @@ model_pull(const struct ps_model *md, const uint64_t *keys, size_t n, float *w)
 
 		if (state != NULL)
 			optim_pull(&md->optim, state, w);
+		else if (md->optim.factors > 0)
+			optim_init_pull(&md->optim, keys[i], w);
 		else
 			memset(w, 0, dim * sizeof *w);
 	}

@@ -23,7 +23,7 @@ static const struct ps_proto table[] = {
 	{ PS_MSG_AUTH_OK,	"AUTH_OK",	"",		ANY, 1 },
 
 	{ PS_MSG_REGISTER,	"REGISTER",	"usu.",		SERVER | WORKER | CLIENT, 0 },
-	{ PS_MSG_REGISTER_OK,	"REGISTER_OK",	"uu" PS_MAP_FMT "u", SCHED, 1 },
+	{ PS_MSG_REGISTER_OK,	"REGISTER_OK",	"uu" PS_MAP_FMT "um", SCHED, 1 },
 	{ PS_MSG_MAP,		"MAP",		PS_MAP_FMT,	SCHED, 0 },
 	{ PS_MSG_MAP_ACK,	"MAP_ACK",	"u",		SERVER, 1 },
 	{ PS_MSG_GET_MAP,	"GET_MAP",	"",		SERVER | WORKER | CLIENT, 0 },
@@ -33,6 +33,8 @@ static const struct ps_proto table[] = {
 	{ PS_MSG_DONE,		"DONE",		"u",		WORKER, 0 },
 	{ PS_MSG_SHUTDOWN,	"SHUTDOWN",	"",		SCHED, 0 },
 	{ PS_MSG_FENCE,		"FENCE",	"u",		SCHED, 0 },
+	{ PS_MSG_CLOCK,		"CLOCK",	"u",		WORKER, 0 },
+	{ PS_MSG_CLOCK_OK,	"CLOCK_OK",	"u",		SCHED, 1 },
 
 	{ PS_MSG_PULL,		"PULL",		"b",		WORKER | CLIENT, 0 },
 	{ PS_MSG_PULL_OK,	"PULL_OK",	"b",		SERVER, 1 },

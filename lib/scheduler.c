@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "ps/auth.h"
+#include "ps/jobconf.h"
 #include "ps/log.h"
 #include "ps/metrics.h"
 #include "ps/net.h"
@@ -105,7 +106,7 @@ sched_put_map(struct sched *s, struct node *n, uint32_t type, uint64_t id)
 	struct ps_hdr h = sched_hdr(s, type, id);
 
 	if (type == PS_MSG_REGISTER_OK) {
-		msg_begin(&s->out, &h, 6);
+		msg_begin(&s->out, &h, 7);
 		msg_put_uint(&s->out, n->id);
 		msg_put_uint(&s->out, n->rank);
 	} else
@@ -114,6 +115,8 @@ sched_put_map(struct sched *s, struct node *n, uint32_t type, uint64_t id)
 	if (type == PS_MSG_REGISTER_OK)
 		msg_put_uint(&s->out, (s->conf->state_file[0] != '\0' ?
 		    PS_REGISTER_RESUMABLE : 0) | (n->taken_back ? PS_REGISTER_TAKEN_BACK : 0));
+	if (type == PS_MSG_REGISTER_OK)
+		jobconf_put(&s->out, s->conf, 0);	/* the job's settings, all */
 	msg_end(&s->out);
 }
 
@@ -260,6 +263,7 @@ sched_register(struct sched *s, struct ps_peer *p, struct node *n, struct ps_msg
 	uint32_t role = msg_uint(m, 0), client_id = 0;
 	uint64_t port = msg_uint(m, 2);
 	int spare = 0;
+	char *cause;
 
 	if (n != NULL) {
 		peer_error(p, m, PS_ERR_STATE, "already registered as node %u", n->id);
@@ -278,6 +282,15 @@ sched_register(struct sched *s, struct ps_peer *p, struct node *n, struct ps_msg
 	if (m->args[1].via.str.size > SCHED_NAME_MAX) {
 		peer_error(p, m, PS_ERR_CLIENT, "a host name of %u bytes: at most %d",
 		    m->args[1].via.str.size, SCHED_NAME_MAX);
+		return;
+	}
+	/* The node's own model and optimizer settings, if any, must be the job's. */
+	if (m->nargs > 4 && jobconf_check(s->conf, &m->args[4], proto_role_name(role),
+	    &cause) != 0) {
+		log_warnx("refused a %s from %s: %s", proto_role_name(role),
+		    peer_info(p)->name, cause);
+		peer_error(p, m, PS_ERR_CLIENT, "%s", cause);
+		free(cause);
 		return;
 	}
 	if (sched_take_back(s, p, m, role, &client_id))
@@ -427,6 +440,8 @@ sched_check_barrier(struct sched *s)
 	uint32_t i, in = 0, alive = 0;
 	struct ps_hdr h;
 
+	/* Whatever changed the barrier's group changed the clocks' too. */
+	sched_check_clocks(s);
 	if (s->barrier == NULL || s->workers < (uint32_t)s->conf->num_workers)
 		return;
 	for (i = 0; i < s->nnodes; i++) {
@@ -495,6 +510,7 @@ sched_done(struct sched *s, struct ps_peer *p, struct node *n, struct ps_msg *m)
 		return;
 	n->state = NODE_DONE;
 	n->barrier_id = 0;	/* it waits for nothing any more */
+	n->clock_id = 0;
 	n->status = (int)msg_uint(m, 0);
 	if (n->status != 0)
 		s->failed++;
@@ -529,7 +545,7 @@ sched_state(struct sched *s, const struct node *n, double now)
 	}
 	/* Two heartbeats missed: not dead yet, but worth a look. */
 	if (n->role != PS_ROLE_CLIENT && n->role != PS_ROLE_SCHEDULER &&
-	    n->waiting == 0 && n->barrier_id == 0 &&
+	    n->waiting == 0 && n->barrier_id == 0 && n->clock_id == 0 &&
 	    now - n->last_seen > 2.5 * s->conf->heartbeat_interval)
 		return "suspect";
 	return "up";
@@ -692,6 +708,7 @@ static const struct handler handlers[] = {
 	{ PS_MSG_GET_MAP, 1, sched_get_map },
 	{ PS_MSG_HEARTBEAT, 1, sched_heartbeat },
 	{ PS_MSG_BARRIER, 1, sched_barrier },
+	{ PS_MSG_CLOCK, 1, sched_clock },
 	{ PS_MSG_DONE, 1, sched_done },
 	{ PS_MSG_STATUS, 0, sched_status },
 	{ PS_MSG_STOP, 0, sched_stop },
@@ -733,6 +750,7 @@ sched_node_lost(struct sched *s, struct node *n, const char *why)
 	}
 	n->barrier_id = 0;
 	n->waiting = 0;
+	n->clock_id = 0;
 	if (n->role == PS_ROLE_CLIENT) {
 		log_debug("%s %s", sched_node_name(n), why);
 		sched_forget(s, n);
@@ -920,8 +938,10 @@ sched_tick(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	for (i = 0; i < s->nnodes; i++) {
 		struct node *n = s->nodes[i];
-		/* A node held at a barrier or waiting for the map is waiting on us. */
-		if (n->state != NODE_ALIVE || n->barrier_id != 0 || n->waiting != 0)
+		/* A node held at a barrier or a clock, or waiting for the map, is
+		 * waiting on us. */
+		if (n->state != NODE_ALIVE || n->barrier_id != 0 || n->clock_id != 0 ||
+		    n->waiting != 0)
 			continue;
 		/* Clients (ps-worker --predict, ps-bench) are not part of the job. */
 		if (n->role == PS_ROLE_CLIENT)

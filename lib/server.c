@@ -19,6 +19,7 @@
 #include "ps/auth.h"
 #include "ps/bgsave.h"
 #include "ps/conn.h"
+#include "ps/jobconf.h"
 #include "ps/log.h"
 #include "ps/migrate.h"
 #include "ps/model.h"
@@ -300,9 +301,12 @@ server_pull(struct server *s, struct ps_peer *p, struct ps_msg *m, struct ps_def
 		server_prefetch(s, keys, i + PREFETCH_AHEAD, n);
 		state = table_find(&s->store.tables[s->slot_of[i]], load_u64(keys + 8 * i));
 
-		/* An unknown key reads as zero and is not created: pulls are read-only. */
+		/* An unknown key reads as a new key's weights (zero, or a factorization
+		 * machine's drawn factors) and is not created: pulls are read-only. */
 		if (state != NULL)
 			optim_pull(&s->conf->optim, state, w);
+		else if (s->conf->optim.factors > 0)
+			optim_init_pull(&s->conf->optim, load_u64(keys + 8 * i), w);
 		else
 			memset(w, 0, s->dim * sizeof *w);
 	}
@@ -384,6 +388,28 @@ server_applied(struct server *s, struct ps_peer *p, struct ps_msg *m, struct ps_
 	return 0;
 }
 
+/* server_push's loop for a factorization machine: a key created here starts from
+ * optim_init's state, its drawn factors, before its first gradient. */
+static void
+server_push_init(struct server *s, const char *keys, size_t n)
+{
+	const struct ps_optim *o = &s->conf->optim;
+	size_t i;
+	uint64_t key;
+	float *state;
+	int created;
+
+	server_prefetch_start(s, keys, n);
+	for (i = 0; i < n; i++) {
+		server_prefetch(s, keys, i + PREFETCH_AHEAD, n);
+		key = load_u64(keys + 8 * i);
+		state = table_insert(&s->store.tables[s->slot_of[i]], key, &created);
+		if (created)
+			optim_init(o, key, state);
+		optim_push(o, state, s->fbuf + i * s->dim);
+	}
+}
+
 static void
 server_push(struct server *s, struct ps_peer *p, struct ps_msg *m, struct ps_defer *d)
 {
@@ -409,7 +435,11 @@ server_push(struct server *s, struct ps_peer *p, struct ps_msg *m, struct ps_def
 		return;
 	if (s->map.nbackups > 0 && server_applied(s, p, m, d, retry, &skip) != 0)
 		return;
-	if (!skip) {
+	if (!skip && s->conf->optim.factors > 0) {
+		server_push_init(s, keys, n);
+		s->pushes++;
+		s->keys_pushed += n;
+	} else if (!skip) {
 		server_prefetch_start(s, keys, n);
 		for (i = 0; i < n; i++) {
 			float *state;
@@ -1054,6 +1084,22 @@ server_forget_slots(struct server *s)
 		    "slots are stale now, dropped", s->id, n);
 }
 
+/* The job's model and optimizer settings, from the scheduler, before any key is
+ * stored: they decide the width of a key's state. */
+static int
+server_take_job(struct server *s, struct ps_msg *m, char **cause)
+{
+	if (jobconf_apply(&s->job, &m->args[6], cause) != 0)
+		return -1;
+	if (optim_width(&s->job.optim) != s->width) {
+		store_free(&s->store);
+		s->width = optim_width(&s->job.optim);
+		store_init(&s->store, s->width);
+	}
+	s->dim = s->job.optim.dim;
+	return 0;
+}
+
 static void
 server_registered(struct ps_peer *p, struct ps_msg *m, const char *why, void *arg)
 {
@@ -1083,6 +1129,14 @@ server_registered(struct ps_peer *p, struct ps_msg *m, const char *why, void *ar
 	s->id = (uint32_t)msg_uint(m, 0);
 	peer_set_self_id(s->id);
 	log_set_node(s->id);
+	if (!again && server_take_job(s, m, &cause) != 0) {
+		log_error("scheduler: %s", cause);
+		free(cause);
+		s->status = 1;
+		s->exiting = 1;
+		proc_exit(&s->proc);
+		return;
+	}
 	if (server_apply_map(s, m, 2, &cause) != 0) {
 		/* A scheduler restarted without its state file has a new job. */
 		log_error("scheduler: %s%s", cause, again ? " (it restarted and does not "
@@ -1135,12 +1189,12 @@ server_connect_scheduler(struct server *s)
 	h = msg_hdr(PS_MSG_REGISTER, peer_next_id(s->sched), 0, 0);
 	/* Again (the scheduler was lost): as the node it was, which a scheduler
 	 * resumed from its state file takes back. */
-	msg_begin(&s->out, &h, s->id != 0 ? 4 : 3);
+	msg_begin(&s->out, &h, 5);
 	msg_put_uint(&s->out, PS_ROLE_SERVER);
 	msg_put_str(&s->out, host);
 	msg_put_uint(&s->out, (uint64_t)s->port);
-	if (s->id != 0)
-		msg_put_uint(&s->out, s->id);
+	msg_put_uint(&s->out, s->id);
+	jobconf_put(&s->out, s->conf, 1);	/* what it was given, to be checked */
 	msg_end(&s->out);
 	peer_call(s->sched, &s->out, 0, server_registered, s);
 }
@@ -1178,7 +1232,8 @@ server_run(const struct ps_conf *conf, const char *restore)
 	char *cause;
 
 	memset(&s, 0, sizeof s);
-	s.conf = conf;
+	conf_copy(&s.job, conf);
+	s.conf = &s.job;
 	s.dim = conf->optim.dim;
 	s.width = optim_width(&conf->optim);
 	s.started = net_now();
@@ -1241,5 +1296,6 @@ out:
 	free(s.slot_of);
 	free(s.fbuf);
 	free(s.restore);
+	conf_free(&s.job);
 	return s.status;
 }

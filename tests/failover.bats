@@ -30,7 +30,8 @@ recovery_time() {
 	# (a client's registration expires after net.idle_timeout: ps-bench, silent
 	# toward the scheduler meanwhile, registers again, under its id, to ask
 	# for the map after the kill)
-	start_scheduler 3 1 -o cluster.replicas=2 -o net.idle_timeout=1
+	start_scheduler 3 1 -o cluster.replicas=2 -o net.idle_timeout=1 \
+	    -o optimizer.name=sum
 	start_server -o optimizer.name=sum
 	start_server -o optimizer.name=sum
 	start_server -o optimizer.name=sum
@@ -102,7 +103,7 @@ recovery_time() {
 }
 
 @test "replicas 2: a server that joins after a failover takes the missing copies, and can take over" {
-	start_scheduler 2 1 -o cluster.replicas=2
+	start_scheduler 2 1 -o cluster.replicas=2 -o optimizer.name=sum
 	start_server -o optimizer.name=sum
 	start_server -o optimizer.name=sum
 	start_bench bench -o optimizer.name=sum -k 20000 -r 3000 --check-all
@@ -170,7 +171,8 @@ recovery_time() {
 	# scheduler, two servers and ps-bench in one namespace; the third server in the
 	# other, across the veth pair the test then takes down
 	ns_conf "$a" 0 3 1
-	ns_start scheduler "$NS_A" ps-scheduler -c "$PS_CONF" -o cluster.replicas=2 "${fast[@]}"
+	ns_start scheduler "$NS_A" ps-scheduler -c "$PS_CONF" -o cluster.replicas=2 \
+	    -o optimizer.name=sum "${fast[@]}"
 	ps_wait_line scheduler "$PS_TMP/scheduler.out" '^ready '
 	ps_log_match "$PS_TMP/scheduler.out" "^ready ${a//./\\.}:([0-9]+)\$" ||
 	    fail "not ready on $a: $(cat "$PS_TMP/scheduler.out")"

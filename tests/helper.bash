@@ -377,11 +377,11 @@ feed_worker() {
 #   <- AUTH_OK  [3, AUTH_OK (5), 1, id, 0, 0]
 # Roles: 0 scheduler, 1 server, 2 worker, 3 client.
 PS_NONCE="00 01 02 03 04 05 06 07 08 09 0a 0b 0c 0d 0e 0f"	# a fixed nonce
-PS_AUTH="97 04 04 01 00 00 00 c4 00"	# an AUTH with an empty proof
+PS_AUTH="97 05 04 01 00 00 00 c4 00"	# an AUTH with an empty proof
 
 # ps_hello_msg ROLE: the HELLO above, as ROLE, with the nonce $PS_NONCE.
 ps_hello_msg() {
-	echo "9a 04 01 00 00 00 00 0$1 00 a1 78 c4 10 $PS_NONCE"
+	echo "9a 05 01 00 00 00 00 0$1 00 a1 78 c4 10 $PS_NONCE"
 }
 
 # ps_hello ROLE [PEER_ROLE]: on $conn, the first half of the handshake: the HELLO as
@@ -393,7 +393,7 @@ ps_hello() {
 	# shellcheck disable=SC2046,SC2154  # $conn: the calling file's
 	frame $(ps_hello_msg "$1") >&"$conn"
 	ok=$(read_bytes 33)
-	re="^00 00 00 1d 9a 04 02 00 ([0-7][0-9a-f]) 00 00 0${2:-1} ([0-7][0-9a-f])"
+	re="^00 00 00 1d 9a 05 02 00 ([0-7][0-9a-f]) 00 00 0${2:-1} ([0-7][0-9a-f])"
 	re+=" c4 10 ((([0-9a-f]{2}) ){16})c4 00$"
 	[[ $ok =~ $re ]] || { echo "role $1: no HELLO_OK: '$ok'" >&2; return 1; }
 	[ "${BASH_REMATCH[1]}" = "${BASH_REMATCH[2]}" ] ||
@@ -412,7 +412,7 @@ ps_handshake() {
 	# shellcheck disable=SC2086,SC2154
 	frame $PS_AUTH >&"$conn"
 	ok=$(read_bytes 11)
-	[ "$ok" = "00 00 00 07 96 04 05 01 $PS_PEER_ID 00 00" ] ||
+	[ "$ok" = "00 00 00 07 96 05 05 01 $PS_PEER_ID 00 00" ] ||
 	    { echo "role $1: no AUTH_OK: '$ok'" >&2; return 1; }
 }
 

@@ -163,8 +163,8 @@ hello_auth() {
 		# shellcheck disable=SC2059
 		case $((i % 3)) in
 		0) printf '\x00\x00' >&"$c" ;;				# half a length
-		1) printf '\x00\x00\x00\x1d\x9a\x04' >&"$c" ;;		# half a HELLO
-		2) printf "$hs\\x00\\x00\\x01\\x00\\x97\\x04\\xcd" >&"$c" ;;	# half a PULL
+		1) printf '\x00\x00\x00\x1d\x9a\x05' >&"$c" ;;		# half a HELLO
+		2) printf "$hs\\x00\\x00\\x01\\x00\\x97\\x05\\xcd" >&"$c" ;;	# half a PULL
 		esac
 	done
 	wait_until 5 fds_at_least "$pid" $((fds + 300)) ||
@@ -345,7 +345,7 @@ hello_auth() {
 	local i c hs reg
 	hs=$(hello_auth 3)
 	# [3, REGISTER, 7, 0, 0, 0, client, "", 0]
-	reg=$(printf '\\x%s' 00 00 00 0c 99 04 cd 01 00 07 00 00 00 03 a0 00)
+	reg=$(printf '\\x%s' 00 00 00 0c 99 05 cd 01 00 07 00 00 00 03 a0 00)
 	for ((i = 0; i < 130; i++)); do
 		exec {c}<>"/dev/tcp/127.0.0.1/$SCHED_PORT"
 		PS_OPEN+=("$c")

@@ -61,9 +61,11 @@ offline() {
 # its last worker (cluster.linger), and S servers started with ckpt.dir and ARGS
 # (such as --restore latest, or -o optimizer.name=sum).
 linger_job() {
-	local s=$1 i
+	local s=$1 i job=()
 	shift
-	start_scheduler "$s" 1 "${LINGER[@]}" || return 1
+	# the job's optimizer is the scheduler's: give it the servers' sum
+	[[ " $* " == *" optimizer.name=sum "* ]] && job=("${SUM[@]}")
+	start_scheduler "$s" 1 "${LINGER[@]}" "${job[@]}" || return 1
 	for ((i = 0; i < s; i++)); do
 		start_server "${CK[@]}" "$@" || return 1
 	done
@@ -337,7 +339,7 @@ flip() {
 	# One server restores all of it; the same ps-bench run pushes the same sums on top
 	# (it reads the values it starts from), so each value doubles, exactly: the sums
 	# are multiples of 1/8.
-	start_scheduler 1 1 "${LINGER[@]}"
+	start_scheduler 1 1 "${LINGER[@]}" "${SUM[@]}"
 	start_server "${CK[@]}" "${SUM[@]}" --restore latest
 	ps_ctl get "${keys[@]}" >"$PS_TMP/got" || fail "ps-ctl get failed"
 	diff "$PS_TMP/want" "$PS_TMP/got" >&2 || fail "the restored values differ"

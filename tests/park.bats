@@ -50,20 +50,20 @@ silent_on() {
 # The messages. uint16 LE of the slot: $SLOT_LE, set by cluster_with_spare.
 # pull_msg ID: [3, PULL, ID, 0, 0, 0, bin of key 1]
 pull_msg() {
-	echo "97 04 cd 02 00 $(mp_uint "$1") 00 00 00 c4 08 $KEY1"
+	echo "97 05 cd 02 00 $(mp_uint "$1") 00 00 00 c4 08 $KEY1"
 }
 # push_msg ID GRADIENT: [3, PUSH, ID, 0, 0, 0, bin of key 1, bin of one float]
 push_msg() {
-	echo "98 04 cd 02 02 $(mp_uint "$1") 00 00 00 c4 08 $KEY1 c4 04 $2"
+	echo "98 05 cd 02 02 $(mp_uint "$1") 00 00 00 c4 08 $KEY1 c4 04 $2"
 }
 # import_msg ID SOURCE SLOT_LE: [3, IMPORT, ID, 0, 0, 0, source id, bin of one slot]
 import_msg() {
-	echo "98 04 cd 04 00 $(mp_uint "$1") 00 00 00 $(mp_uint "$2") c4 02 $3"
+	echo "98 05 cd 04 00 $(mp_uint "$1") 00 00 00 $(mp_uint "$2") c4 02 $3"
 }
 # slot_data_msg ID SLOT_LE VALUE: [3, SLOT_DATA, ID, 0, 0, 0, width 1, slots [slot],
 # counts [1], keys [key 1], state [VALUE], completed [slot]]
 slot_data_msg() {
-	echo "9c 04 cd 04 04 $(mp_uint "$1") 00 00 00 01 c4 02 $2 c4 04 01 00 00 00" \
+	echo "9c 05 cd 04 04 $(mp_uint "$1") 00 00 00 01 c4 02 $2 c4 04 01 00 00 00" \
 	    "c4 08 $KEY1 c4 04 $3 c4 02 $2"
 }
 
@@ -92,7 +92,7 @@ cluster_with_spare() {
 	reply_on "$w" "$PS_TMP/moved" || return 1
 	exec {w}>&-
 	body=$(hex "$PS_TMP/moved")
-	re="^99 04 cd 02 04 05 $(mp_uint "$SPARE_ID") ([0-7][0-9a-f]) 00 ([0-7][0-9a-f])"
+	re="^99 05 cd 02 04 05 $(mp_uint "$SPARE_ID") ([0-7][0-9a-f]) 00 ([0-7][0-9a-f])"
 	re+=" 91 93 $(mp_uint "$SRC_ID") a9 31 32 37 2e 30 2e 30 2e 31 cd [0-9a-f ]{5}"
 	re+=" c4 04 ([0-9a-f]{2}) ([0-3][0-9a-f]) 00 00$"
 	[[ $body =~ $re ]] || { echo "not the MOVED expected: '$body'" >&2; return 1; }
@@ -113,7 +113,7 @@ import_slot() {
 	reply_on "$s" "$PS_TMP/import" || return 1
 	exec {s}>&-
 	got=$(hex "$PS_TMP/import")
-	[ "$got" = "96 04 cd 04 01 07 $(mp_uint "$SPARE_ID") $SPARE_EPOCH 00" ] ||
+	[ "$got" = "96 05 cd 04 01 07 $(mp_uint "$SPARE_ID") $SPARE_EPOCH 00" ] ||
 	    { echo "no IMPORT_OK: '$got' ($(printable "$PS_TMP/import"))" >&2; return 1; }
 	ps_log_has "$PS_TMP/server1.log" "importing 1 slots from node $SRC_ID\$"
 }
@@ -129,7 +129,7 @@ expect_reply() {
 # pull_ok ID VALUE: the PULL_OK body the spare sends for key 1 at VALUE.
 # [3, PULL_OK, ID, spare id, epoch, 0, bin of one float]
 pull_ok() {
-	echo "97 04 cd 02 01 $(mp_uint "$1") $(mp_uint "$SPARE_ID") $SPARE_EPOCH 00 c4 04 $2"
+	echo "97 05 cd 02 01 $(mp_uint "$1") $(mp_uint "$SPARE_ID") $SPARE_EPOCH 00 c4 04 $2"
 }
 
 # --- tests -----------------------------------------------------------------------------
@@ -143,17 +143,17 @@ pull_ok() {
 	# STATUS (which needs no slot) may overtake it.
 	local w d
 	open_as w 2
-	{ frame $(pull_msg 5); frame $(pull_msg 6); frame 96 04 cd 03 00 07 00 00 00; } \
+	{ frame $(pull_msg 5); frame $(pull_msg 6); frame 96 05 cd 03 00 07 00 00 00; } \
 	    >"$PS_TMP/burst"
 	cat "$PS_TMP/burst" >&"$w"
 	silent_on "$w" 0.5
 	# other connections go on meanwhile: STATUS from another peer shows the slot
 	# arriving ("importing": 1; "slots": 0)
 	open_as d 3
-	frame 96 04 cd 03 00 0a 00 00 00 >&"$d"
+	frame 96 05 cd 03 00 0a 00 00 00 >&"$d"
 	reply_on "$d" "$PS_TMP/status" || fail "no STATUS_OK while a PULL waits"
 	run hex "$PS_TMP/status"
-	assert_output --regexp '^97 04 cd 03 01 0a '
+	assert_output --regexp '^97 05 cd 03 01 0a '
 	assert_output --partial "a5 73 6c 6f 74 73 00 "		# "slots" 0
 	assert_output --partial "a9 69 6d 70 6f 72 74 69 6e 67 01 "	# "importing" 1
 	exec {d}>&-
@@ -164,7 +164,7 @@ pull_ok() {
 	open_as s 1
 	frame $(slot_data_msg 9 "$SLOT_LE" "$F25") >&"$s"
 	# [3, SLOT_DATA_OK, 9, spare id, epoch, 0, 1 key loaded]
-	expect_reply "$s" "97 04 cd 04 05 09 $(mp_uint "$SPARE_ID") $SPARE_EPOCH 00 01"
+	expect_reply "$s" "97 05 cd 04 05 09 $(mp_uint "$SPARE_ID") $SPARE_EPOCH 00 01"
 	exec {s}>&-
 	# now both PULLs are answered, 5 before 6, with the value that arrived, then the
 	# STATUS ([3, STATUS_OK, 7, ...]), which shows the slot owned and its key
@@ -172,7 +172,7 @@ pull_ok() {
 	expect_reply "$w" "$(pull_ok 6 "$F25")"
 	reply_on "$w" "$PS_TMP/status" || fail "no STATUS_OK after the PULLs"
 	run hex "$PS_TMP/status"
-	assert_output --regexp '^97 04 cd 03 01 07 '
+	assert_output --regexp '^97 05 cd 03 01 07 '
 	assert_output --partial "a5 73 6c 6f 74 73 01 "		# "slots" 1
 	assert_output --partial "a9 69 6d 70 6f 72 74 69 6e 67 00 "	# "importing" 0
 	assert_output --partial "a4 6b 65 79 73 01 "		# "keys" 1
@@ -195,11 +195,11 @@ pull_ok() {
 	silent_on "$w" 0.3
 	open_as s 1
 	frame $(slot_data_msg 9 "$SLOT_LE" "$F25") >&"$s"
-	expect_reply "$s" "97 04 cd 04 05 09 $(mp_uint "$SPARE_ID") $SPARE_EPOCH 00 01"
+	expect_reply "$s" "97 05 cd 04 05 09 $(mp_uint "$SPARE_ID") $SPARE_EPOCH 00 01"
 	exec {s}>&-
 	# [3, PUSH_OK, 7, spare id, epoch, 0, 1 key applied], then 2.5 + 1.0 = 3.5: the
 	# push was applied after the data came in, not overwritten by it
-	expect_reply "$w" "97 04 cd 02 03 07 $(mp_uint "$SPARE_ID") $SPARE_EPOCH 00 01"
+	expect_reply "$w" "97 05 cd 02 03 07 $(mp_uint "$SPARE_ID") $SPARE_EPOCH 00 01"
 	expect_reply "$w" "$(pull_ok 8 "$F35")"
 	# a request for the slot, now owned here, is answered at once
 	frame $(pull_msg 10) >&"$w"
@@ -219,7 +219,7 @@ pull_ok() {
 	silent_on "$w2" 0.1
 	open_as s 1
 	frame $(slot_data_msg 9 "$SLOT_LE" "$F25") >&"$s"
-	expect_reply "$s" "97 04 cd 04 05 09 $(mp_uint "$SPARE_ID") $SPARE_EPOCH 00 01"
+	expect_reply "$s" "97 05 cd 04 05 09 $(mp_uint "$SPARE_ID") $SPARE_EPOCH 00 01"
 	exec {s}>&-
 	expect_reply "$w2" "$(pull_ok 6 "$F25")"
 	expect_reply "$w1" "$(pull_ok 5 "$F25")"
@@ -235,14 +235,14 @@ pull_ok() {
 	reply_on "$s" "$PS_TMP/reply" || fail "no reply to the SLOT_DATA"
 	# [3, ERROR, 9, spare id, 0, 0, PS_ERR_CLIENT (1), text]
 	run hex "$PS_TMP/reply"
-	assert_output --regexp "^98 04 03 09 $(mp_uint "$SPARE_ID") 00 00 01 "
+	assert_output --regexp "^98 05 03 09 $(mp_uint "$SPARE_ID") 00 00 01 "
 	run printable "$PS_TMP/reply"
 	assert_output --partial "slot data: slot $SLOT is not being imported here"
 	# the connection stays open: a STATUS is answered
-	frame 96 04 cd 03 00 0a 00 00 00 >&"$s"
+	frame 96 05 cd 03 00 0a 00 00 00 >&"$s"
 	reply_on "$s" "$PS_TMP/status" || fail "no STATUS_OK after the ERROR"
 	run hex "$PS_TMP/status"
-	assert_output --regexp '^97 04 cd 03 01 0a '
+	assert_output --regexp '^97 05 cd 03 01 0a '
 	assert_output --partial "a4 6b 65 79 73 00 "	# "keys" 0: nothing was stored
 	exec {s}>&-
 	# and key 1 is still not served by the spare: MOVED, as before
@@ -250,7 +250,7 @@ pull_ok() {
 	frame $(pull_msg 5) >&"$w"
 	reply_on "$w" "$PS_TMP/reply" || fail "no reply to the PULL"
 	run hex "$PS_TMP/reply"
-	assert_output --regexp '^99 04 cd 02 04 05 '
+	assert_output --regexp '^99 05 cd 02 04 05 '
 	exec {w}>&-
 }
 
@@ -263,7 +263,7 @@ pull_ok() {
 	reply_on "$w" "$PS_TMP/reply" || fail "no reply to the SLOT_DATA"
 	# [3, ERROR, 9, spare id, 0, 0, PS_ERR_CLIENT (1), text]
 	run hex "$PS_TMP/reply"
-	assert_output --regexp "^98 04 03 09 $(mp_uint "$SPARE_ID") 00 00 01 "
+	assert_output --regexp "^98 05 03 09 $(mp_uint "$SPARE_ID") 00 00 01 "
 	run printable "$PS_TMP/reply"
 	assert_output --partial "SLOT_DATA is not accepted from a worker"
 	# the slot is still arriving: a PULL on this connection waits
@@ -272,7 +272,7 @@ pull_ok() {
 	# until the real data comes from a server-role peer
 	open_as s 1
 	frame $(slot_data_msg 11 "$SLOT_LE" "$F35") >&"$s"
-	expect_reply "$s" "97 04 cd 04 05 0b $(mp_uint "$SPARE_ID") $SPARE_EPOCH 00 01"
+	expect_reply "$s" "97 05 cd 04 05 0b $(mp_uint "$SPARE_ID") $SPARE_EPOCH 00 01"
 	exec {s}>&-
 	expect_reply "$w" "$(pull_ok 5 "$F35")"
 	exec {w}>&-

@@ -441,7 +441,7 @@ push_to() {
 		fi
 	done
 	echo "$line" >"$PS_TMP/extra.svm"
-	start_worker extra "$PS_TMP/extra.svm" -o model.bias=false \
+	start_worker extra "$PS_TMP/extra.svm" -o model.bias=false --allow-sum \
 	    -o net.heartbeat_interval=0.1
 	wait_until "$PS_EXIT_TIMEOUT" pushed "$(ps_pid extra)" ||
 	    fail "the extra push failed: $(cat "$PS_TMP/extra.log")"
@@ -461,7 +461,7 @@ pushed() {
 	k1=$(bash -c "$(declare -f bench_key1); bench_key1 8193")
 	k2=$(bash -c "$(declare -f bench_key1); bench_key1 8195")
 	# 2 workers: the job outlives the one started here
-	start_scheduler 1 2
+	start_scheduler 1 2 "${SUM[@]}" -o model.bias=false	# push_to's worker
 	start_server "${SUM[@]}"
 	# two key sets: one checked the default way, one with --check-all
 	start_bench sampled "${SUM[@]}" -k 8193 -r 2500

@@ -19,17 +19,17 @@ setup() {
 }
 
 # Well-formed messages, to show that the hand-made bytes are right. The first field is
-# the protocol version, 4 (PS_PROTOCOL_VERSION); roles: 0 scheduler, 1 server,
+# the protocol version, 5 (PS_PROTOCOL_VERSION); roles: 0 scheduler, 1 server,
 # 2 worker, 3 client.
-# [4, HELLO, 0, 0, 0, 0, worker, 0, "x", nonce (bin 16)]: 29 bytes
+# [5, HELLO, 0, 0, 0, 0, worker, 0, "x", nonce (bin 16)]: 29 bytes
 HELLO=$(ps_hello_msg 2)
 # a HELLO of version 2, as a peer of that version sends it (no nonce):
 # [2, HELLO, 0, 0, 0, 0, worker, 0, "x"]
 HELLO_V2="99 02 01 00 00 00 00 02 00 a1 78"
-HELLO_V5="9a 05 01 00 00 00 00 02 00 a1 78 c4 10 $PS_NONCE"	# $HELLO, version 5
-PULL_KEY1="97 04 cd 02 00 05 00 00 00 c4 08 01 00 00 00 00 00 00 00"	# PULL id 5, key 1
-# [4, PULL_OK, 5, server id, epoch 1, 0, bin of one float 0]
-PULL_OK_ZERO_RE='^00 00 00 0f 97 04 cd 02 01 05 [0-7][0-9a-f] 01 00 c4 04 00 00 00 00$'
+HELLO_V6="9a 06 01 00 00 00 00 02 00 a1 78 c4 10 $PS_NONCE"	# $HELLO, version 6
+PULL_KEY1="97 05 cd 02 00 05 00 00 00 c4 08 01 00 00 00 00 00 00 00"	# PULL id 5, key 1
+# [5, PULL_OK, 5, server id, epoch 1, 0, bin of one float 0]
+PULL_OK_ZERO_RE='^00 00 00 0f 97 05 cd 02 01 05 [0-7][0-9a-f] 01 00 c4 04 00 00 00 00$'
 
 # send CMD...: write CMD's output to $conn. The peer may close (or reset) the connection
 # before reading it all, and that is not an error here: a subshell takes the SIGPIPE.
@@ -62,7 +62,7 @@ serves() {
 	# then AUTH_OK [3, AUTH_OK, 1, server id, 0, 0]
 	ps_handshake 2
 	frame $PULL_KEY1 >&"$conn"
-	# [4, PULL_OK, 5, server id, epoch 1, 0, bin of one float 0]
+	# [5, PULL_OK, 5, server id, epoch 1, 0, bin of one float 0]
 	run read_bytes 19
 	assert_output --regexp "$PULL_OK_ZERO_RE"
 	disconnect
@@ -141,7 +141,7 @@ serves() {
 	ps_handshake 2
 	# 65536 bytes: a PULL whose bin16 holds 65524 bytes (not whole keys: an ERROR reply
 	# on a connection that stays open)
-	# [4, PULL, 6, 0, 0, 0, bin16 of 65524 bytes]
+	# [5, PULL, 6, 0, 0, 0, bin16 of 65524 bytes]
 	{ printf '\x00\x01\x00\x00\x97\x03\xcd\x02\x00\x06\x00\x00\x00\xc5\xff\xf4'
 	  head -c 65524 /dev/zero; } >&"$conn"
 	run read_bytes 4
@@ -168,7 +168,7 @@ serves() {
 	# after the handshake: a PULL of 15 bytes whose bin32 claims 2 GiB
 	connect
 	ps_handshake 2
-	frame 97 04 cd 02 00 05 00 00 00 c6 7f ff ff ff 00 >&"$conn"
+	frame 97 05 cd 02 00 05 00 00 00 c6 7f ff ff ff 00 >&"$conn"
 	read_to_close "$PS_TMP/reply" || fail "the server did not close the connection"
 	disconnect
 	run printable "$PS_TMP/reply"
@@ -182,13 +182,13 @@ serves() {
 	assert_output --partial "declared 4294967295 elements"
 	# a str32 and a map32 that lie, nested in the HELLO (where the program name goes)
 	connect
-	frame 9a 04 01 00 00 00 00 02 00 db ff ff ff f0 78 >&"$conn"
+	frame 9a 05 01 00 00 00 00 02 00 db ff ff ff f0 78 >&"$conn"
 	read_to_close "$PS_TMP/reply" || fail "str32: not closed"
 	disconnect
 	run printable "$PS_TMP/reply"
 	assert_output --partial "declared length 4294967280"
 	connect
-	frame 9a 04 01 00 00 00 00 02 00 df 7f ff ff ff 00 >&"$conn"
+	frame 9a 05 01 00 00 00 00 02 00 df 7f ff ff ff 00 >&"$conn"
 	read_to_close "$PS_TMP/reply" || fail "map32: not closed"
 	disconnect
 	run printable "$PS_TMP/reply"
@@ -199,11 +199,11 @@ serves() {
 @test "a HELLO with another protocol version gets an ERROR naming the versions" {
 	start_cluster 1 1
 	local v hello
-	# an older and a newer version than 4
-	for v in 2 5; do
+	# an older and a newer version than 5
+	for v in 2 6; do
 		case $v in
 		2) hello=$HELLO_V2 ;;
-		5) hello=$HELLO_V5 ;;
+		6) hello=$HELLO_V6 ;;
 		esac
 		connect
 		frame $hello >&"$conn"
@@ -212,11 +212,11 @@ serves() {
 		disconnect
 		run printable "$PS_TMP/reply"
 		assert_output --partial "protocol version $v is not supported"
-		assert_output --partial "this side speaks version 4"
-		# the ERROR is a version-4 frame:
-		# [4, ERROR, 0, id, 0, 0, PS_ERR_VERSION (3), text (str8)]
+		assert_output --partial "this side speaks version 5"
+		# the ERROR is a version-5 frame:
+		# [5, ERROR, 0, id, 0, 0, PS_ERR_VERSION (3), text (str8)]
 		run od -An -tx1 -N 13 "$PS_TMP/reply"
-		assert_output --regexp '^ 00 00 00 [0-9a-f]{2} 98 04 03 00 [0-7][0-9a-f] 00 00 03 d9'
+		assert_output --regexp '^ 00 00 00 [0-9a-f]{2} 98 05 03 00 [0-7][0-9a-f] 00 00 03 d9'
 	done
 	serves
 }
@@ -239,11 +239,11 @@ serves() {
 	frame $PULL_KEY1 >&"$conn"
 	read_to_close "$PS_TMP/reply" || fail "the server did not close the connection"
 	disconnect
-	# [4, ERROR, 0, server id, 0, 0, PS_ERR_CLIENT (1), text (str8)], and nothing else:
+	# [5, ERROR, 0, server id, 0, 0, PS_ERR_CLIENT (1), text (str8)], and nothing else:
 	# no PULL_OK
 	one_frame "$PS_TMP/reply"
 	run hex "$PS_TMP/reply"
-	assert_output --regexp "^00 00 00 [0-9a-f]{2} 98 04 03 00 $PS_PEER_ID 00 00 01 d9 "
+	assert_output --regexp "^00 00 00 [0-9a-f]{2} 98 05 03 00 $PS_PEER_ID 00 00 01 d9 "
 	run printable "$PS_TMP/reply"
 	assert_output --partial "expected AUTH after HELLO, got PULL"
 	grep -q "expected AUTH after HELLO, got PULL; closing the connection" \
@@ -255,15 +255,15 @@ serves() {
 	start_cluster 1 1
 	connect
 	ps_hello 2
-	# [4, AUTH, 1, 0, 0, 0, proof: 32 random bytes (bin8)]
+	# [5, AUTH, 1, 0, 0, 0, proof: 32 random bytes (bin8)]
 	# shellcheck disable=SC2046
-	frame 97 04 04 01 00 00 00 c4 20 $(od -An -v -tx1 -N32 /dev/urandom) >&"$conn"
+	frame 97 05 04 01 00 00 00 c4 20 $(od -An -v -tx1 -N32 /dev/urandom) >&"$conn"
 	read_to_close "$PS_TMP/reply" || fail "the server did not close the connection"
 	disconnect
-	# [4, ERROR, 0, server id, 0, 0, PS_ERR_AUTH (6), text (str8)], and no AUTH_OK
+	# [5, ERROR, 0, server id, 0, 0, PS_ERR_AUTH (6), text (str8)], and no AUTH_OK
 	one_frame "$PS_TMP/reply"
 	run hex "$PS_TMP/reply"
-	assert_output --regexp "^00 00 00 [0-9a-f]{2} 98 04 03 00 $PS_PEER_ID 00 00 06 d9 "
+	assert_output --regexp "^00 00 00 [0-9a-f]{2} 98 05 03 00 $PS_PEER_ID 00 00 06 d9 "
 	run printable "$PS_TMP/reply"
 	assert_output --partial "authentication: the peer has a secret and this side has none"
 	grep -q "the peer has a secret and this side has none" "$PS_TMP/server0.log"
@@ -274,13 +274,13 @@ serves() {
 	start_cluster 1 1
 	connect
 	# $HELLO with a nonce of 3 bytes: [3, HELLO, 0, 0, 0, 0, worker, 0, "x", bin 3]
-	frame 9a 04 01 00 00 00 00 02 00 a1 78 c4 03 00 01 02 >&"$conn"
+	frame 9a 05 01 00 00 00 00 02 00 a1 78 c4 03 00 01 02 >&"$conn"
 	read_to_close "$PS_TMP/reply" || fail "the server did not close the connection"
 	disconnect
-	# [4, ERROR, 0, server id, 0, 0, PS_ERR_CLIENT (1), text], and no HELLO_OK
+	# [5, ERROR, 0, server id, 0, 0, PS_ERR_CLIENT (1), text], and no HELLO_OK
 	one_frame "$PS_TMP/reply"
 	run hex "$PS_TMP/reply"
-	assert_output --regexp '^00 00 00 [0-9a-f]{2} 98 04 03 00 [0-7][0-9a-f] 00 00 01 '
+	assert_output --regexp '^00 00 00 [0-9a-f]{2} 98 05 03 00 [0-7][0-9a-f] 00 00 01 '
 	run printable "$PS_TMP/reply"
 	assert_output --partial "HELLO: a nonce of 3 bytes, want 16"
 	serves
@@ -291,7 +291,7 @@ serves() {
 	connect
 	ps_handshake 2
 	# keys not sorted: [2, 1]
-	frame 97 04 cd 02 00 06 00 00 00 c4 10 02 00 00 00 00 00 00 00 \
+	frame 97 05 cd 02 00 06 00 00 00 c4 10 02 00 00 00 00 00 00 00 \
 	    01 00 00 00 00 00 00 00 >&"$conn"
 	run read_bytes 4
 	local n=$((16#${output// /}))
@@ -299,7 +299,7 @@ serves() {
 	run printable "$PS_TMP/reply"
 	assert_output --partial "keys must be sorted and unique"
 	# a PUSH with a gradient that is not finite (NaN: 00 00 c0 7f)
-	frame 98 04 cd 02 02 07 00 00 00 c4 08 01 00 00 00 00 00 00 00 c4 04 00 00 c0 7f \
+	frame 98 05 cd 02 02 07 00 00 00 c4 08 01 00 00 00 00 00 00 00 c4 04 00 00 c0 7f \
 	    >&"$conn"
 	run read_bytes 4
 	n=$((16#${output// /}))
@@ -307,7 +307,7 @@ serves() {
 	run printable "$PS_TMP/reply"
 	assert_output --partial "not finite"
 	# a PULL with a string where the keys go
-	frame 97 04 cd 02 00 08 00 00 00 a1 78 >&"$conn"
+	frame 97 05 cd 02 00 08 00 00 00 a1 78 >&"$conn"
 	run read_bytes 4
 	n=$((16#${output// /}))
 	timeout 5 dd bs=1 count="$n" status=none <&"$conn" >"$PS_TMP/reply"
@@ -327,21 +327,21 @@ serves() {
 	start_cluster 1 1
 	connect
 	ps_handshake 1
-	# [4, PUSH, 9, 0, 0, 0, key 1, gradient 1000.0 (00 00 7a 44)]
-	frame 98 04 cd 02 02 09 00 00 00 c4 08 01 00 00 00 00 00 00 00 c4 04 00 00 7a 44 \
+	# [5, PUSH, 9, 0, 0, 0, key 1, gradient 1000.0 (00 00 7a 44)]
+	frame 98 05 cd 02 02 09 00 00 00 c4 08 01 00 00 00 00 00 00 00 c4 04 00 00 7a 44 \
 	    >&"$conn"
 	read_frame "$PS_TMP/reply" || fail "no reply to the PUSH"
-	# [4, ERROR, 9, server id, 0, 0, PS_ERR_CLIENT (1), text]
+	# [5, ERROR, 9, server id, 0, 0, PS_ERR_CLIENT (1), text]
 	run hex "$PS_TMP/reply"
-	assert_output --regexp '^98 04 03 09 [0-7][0-9a-f] 00 00 01 '
+	assert_output --regexp '^98 05 03 09 [0-7][0-9a-f] 00 00 01 '
 	run printable "$PS_TMP/reply"
 	assert_output --partial "PUSH is not accepted from a server"
 	# still open: a STATUS, which any role may send, gets its STATUS_OK
-	# [4, STATUS (cd 03 00), 10, 0, 0, 0] -> [3, STATUS_OK (cd 03 01), 10, id, epoch 1, 0, map]
-	frame 96 04 cd 03 00 0a 00 00 00 >&"$conn"
+	# [5, STATUS (cd 03 00), 10, 0, 0, 0] -> [3, STATUS_OK (cd 03 01), 10, id, epoch 1, 0, map]
+	frame 96 05 cd 03 00 0a 00 00 00 >&"$conn"
 	read_frame "$PS_TMP/reply" || fail "no reply to the STATUS"
 	run hex "$PS_TMP/reply"
-	assert_output --regexp '^97 04 cd 03 01 0a [0-7][0-9a-f] 01 00 8[0-9a-f] '
+	assert_output --regexp '^97 05 cd 03 01 0a [0-7][0-9a-f] 01 00 8[0-9a-f] '
 	disconnect
 	# the refused PUSH changed nothing: key 1 still reads 0 to a worker
 	connect
@@ -358,12 +358,12 @@ serves() {
 	start_cluster 1 1
 	connect
 	ps_handshake 2
-	# [4, 0x0999 (cd 09 99), 10, 0, 0, 0]
-	frame 96 04 cd 09 99 0a 00 00 00 >&"$conn"
+	# [5, 0x0999 (cd 09 99), 10, 0, 0, 0]
+	frame 96 05 cd 09 99 0a 00 00 00 >&"$conn"
 	read_frame "$PS_TMP/reply" || fail "no reply to the unknown message"
-	# [4, ERROR, 10, server id, 0, 0, PS_ERR_CLIENT (1), text]
+	# [5, ERROR, 10, server id, 0, 0, PS_ERR_CLIENT (1), text]
 	run hex "$PS_TMP/reply"
-	assert_output --regexp '^98 04 03 0a [0-7][0-9a-f] 00 00 01 '
+	assert_output --regexp '^98 05 03 0a [0-7][0-9a-f] 00 00 01 '
 	run printable "$PS_TMP/reply"
 	assert_output --partial "unknown message type 2457"
 	# still open: a good PULL is answered
@@ -379,12 +379,12 @@ serves() {
 	connect
 	ps_handshake 2
 	# a map of the right format that would take every slot away:
-	# [4, MAP (cd 01 02), 11, 0, 0, 0, epoch 99, no servers, empty owners bin]
-	frame 99 04 cd 01 02 0b 00 00 00 63 90 c4 00 >&"$conn"
+	# [5, MAP (cd 01 02), 11, 0, 0, 0, epoch 99, no servers, empty owners bin]
+	frame 99 05 cd 01 02 0b 00 00 00 63 90 c4 00 >&"$conn"
 	read_frame "$PS_TMP/reply" || fail "no reply to the MAP"
-	# [4, ERROR, 11, server id, 0, 0, PS_ERR_CLIENT (1), text]
+	# [5, ERROR, 11, server id, 0, 0, PS_ERR_CLIENT (1), text]
 	run hex "$PS_TMP/reply"
-	assert_output --regexp '^98 04 03 0b [0-7][0-9a-f] 00 00 01 '
+	assert_output --regexp '^98 05 03 0b [0-7][0-9a-f] 00 00 01 '
 	run printable "$PS_TMP/reply"
 	assert_output --partial "MAP is not accepted from a worker"
 	# still open, and still at epoch 1 serving key 1's slot
@@ -402,25 +402,25 @@ serves() {
 	# the scheduler's HELLO_OK says role scheduler (0)
 	ps_handshake 2 0
 	# no argument, as in version 1: [3, HEARTBEAT (cd 01 05), 12, 0, 0, 0]
-	frame 96 04 cd 01 05 0c 00 00 00 >&"$conn"
+	frame 96 05 cd 01 05 0c 00 00 00 >&"$conn"
 	read_frame "$PS_TMP/reply" || fail "no reply to the HEARTBEAT"
-	# [4, ERROR, 12, scheduler id, 0, 0, PS_ERR_CLIENT (1), text]
+	# [5, ERROR, 12, scheduler id, 0, 0, PS_ERR_CLIENT (1), text]
 	run hex "$PS_TMP/reply"
-	assert_output --regexp '^98 04 03 0c [0-7][0-9a-f] 00 00 01 '
+	assert_output --regexp '^98 05 03 0c [0-7][0-9a-f] 00 00 01 '
 	run printable "$PS_TMP/reply"
 	assert_output --partial "HEARTBEAT has 0 arguments, want 1"
 	# a number where the stats map goes: [3, HEARTBEAT, 13, 0, 0, 0, 7]
-	frame 97 04 cd 01 05 0d 00 00 00 07 >&"$conn"
+	frame 97 05 cd 01 05 0d 00 00 00 07 >&"$conn"
 	read_frame "$PS_TMP/reply" || fail "no reply to the second HEARTBEAT"
 	run hex "$PS_TMP/reply"
-	assert_output --regexp '^98 04 03 0d [0-7][0-9a-f] 00 00 01 '
+	assert_output --regexp '^98 05 03 0d [0-7][0-9a-f] 00 00 01 '
 	run printable "$PS_TMP/reply"
 	assert_output --partial "HEARTBEAT argument 1 is not a map"
 	# still open: [3, STATUS, 14, 0, 0, 0] gets [3, STATUS_OK, 14, ...]
-	frame 96 04 cd 03 00 0e 00 00 00 >&"$conn"
+	frame 96 05 cd 03 00 0e 00 00 00 >&"$conn"
 	read_frame "$PS_TMP/reply" || fail "no reply to the STATUS"
 	run hex "$PS_TMP/reply"
-	assert_output --regexp '^9[0-9a-f] 04 cd 03 01 0e '
+	assert_output --regexp '^9[0-9a-f] 05 cd 03 01 0e '
 	disconnect
 	# and the job still runs to its end
 	run --separate-stderr worker <"$HEART"
@@ -448,8 +448,8 @@ serves() {
 			case $((i % 5)) in
 			0) printf '\x00\x00' >&"$c" ;;
 			1) printf '\x00\x00\x00\x40\x9a\x03' >&"$c" ;;
-			2) printf "$hello\\x00\\x00\\x00\\x09\\x97\\x04" >&"$c" ;;
-			3) printf "$hello$auth\\x00\\x00\\x01\\x00\\x97\\x04\\xcd" >&"$c" ;;
+			2) printf "$hello\\x00\\x00\\x00\\x09\\x97\\x05" >&"$c" ;;
+			3) printf "$hello$auth\\x00\\x00\\x01\\x00\\x97\\x05\\xcd" >&"$c" ;;
 			4) ;;
 			esac
 			open+=("$c")
@@ -479,7 +479,7 @@ serves() {
 	disconnect
 	run printable "$PS_TMP/reply"
 	assert_output --partial "protocol version 2 is not supported"
-	assert_output --partial "this side speaks version 4"
+	assert_output --partial "this side speaks version 5"
 	connect "$SCHED_PORT"
 	printf '\x7f\xff\xff\xff' >&"$conn"
 	read_to_close "$PS_TMP/reply" || fail "the scheduler did not close the connection"
@@ -547,8 +547,8 @@ mp_str() {
 		reply[i]=$(hex "$PS_TMP/reply$i")
 	done
 	# Each server serves half the slots: one answers PULL_OK, the other MOVED.
-	# [4, PULL_OK, 5, server id, epoch 1, 0, bin of one float 0]
-	local ok='^97 04 cd 02 01 05 [0-7][0-9a-f] 01 00 c4 04 00 00 00 00$'
+	# [5, PULL_OK, 5, server id, epoch 1, 0, bin of one float 0]
+	local ok='^97 05 cd 02 01 05 [0-7][0-9a-f] 01 00 c4 04 00 00 00 00$'
 	local owner moved
 	if [[ ${reply[0]} =~ $ok ]]; then
 		owner=0 moved=1
@@ -557,10 +557,10 @@ mp_str() {
 	else
 		fail "no PULL_OK: replies '${reply[0]}' and '${reply[1]}'"
 	fi
-	# [4, MOVED (cd 02 04), 5, the moved server's id, epoch 1, 0, server epoch 1,
+	# [5, MOVED (cd 02 04), 5, the moved server's id, epoch 1, 0, server epoch 1,
 	#  owners: one, [owner id, owner host, owner port],
 	#  bin of one (slot of key 1, owner index 0) pair, uint16 LE each]
-	body="99 04 cd 02 04 05 $(mp_uint "${id[moved]}") 01 00 01"
+	body="99 05 cd 02 04 05 $(mp_uint "${id[moved]}") 01 00 01"
 	body+=" 91 93 $(mp_uint "${id[owner]}") $(mp_str "${host[owner]}")"
 	body+=" $(mp_uint "${port[owner]}")"
 	body+=" c4 04 [0-9a-f]{2} [0-3][0-9a-f] 00 00"

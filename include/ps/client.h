@@ -19,7 +19,10 @@
 #include "ps/msg.h"
 
 struct ps_client {
-	const struct ps_conf	*conf;
+	const struct ps_conf	*conf;		/* once open: the job's settings (job) */
+	struct ps_conf		 job;		/* the caller's, with the scheduler's
+						 * job settings (ps/jobconf.h) */
+	int			 has_job;
 	const char		*progname;
 	uint32_t		 role;
 	uint32_t		 id;		/* node id from the scheduler */
@@ -83,6 +86,12 @@ int	client_load(struct ps_client *, const uint64_t *keys, size_t n, const float 
 	    uint32_t width, char **cause);
 /* Wait until every live worker reached the barrier of this name. */
 int	client_barrier(struct ps_client *, const char *name, char **cause);
+/* The worker finished clock c - 1 and is about to compute clock c (cluster.clock
+ * mini-batches each). Under ssp and bsp (cluster.consistency) it returns once the
+ * slowest live worker has reached clock c - staleness (bsp: c), that is, finished
+ * the clock before it; under asp at once.
+ * *slowest: the slowest live worker's clock when it returned (asp: c). */
+int	client_clock(struct ps_client *, uint64_t c, uint64_t *slowest, char **cause);
 /* Count examples trained on, for the scheduler's status (sent with heartbeats). */
 void	client_add_examples(struct ps_client *, uint64_t n);
 /* Tell the scheduler this worker finished, with its exit status. */

@@ -7,7 +7,8 @@
 
 /* One parsed example. keys/vals are owned by the example and reused line after line. */
 struct ps_example {
-	float		 label;		/* 1 (positive: "+1", "1") or 0 ("-1", "0") */
+	float		 label;		/* 1 (positive: "+1", "1") or 0 ("-1", "0");
+					 * libsvm_parse_real: the number itself */
 	size_t		 nfeat;
 	uint64_t	*keys;		/* in input order; not sorted or deduplicated */
 	float		*vals;
@@ -26,5 +27,12 @@ void	example_free(struct ps_example *);
  * -1 with *cause (xmalloc'd, e.g. "bad label 'x'" or "bad feature 'a:b'") on error.
  */
 int	libsvm_parse(const char *line, size_t len, struct ps_example *ex, char **cause);
+/*
+ * The same for a regression (model.loss squared): the label is any finite number, as
+ * strtof reads it ("3.25", "-1e3"), kept as is; errors "bad label 'x' (want a number)"
+ * and "bad label 'inf' (want a finite number)". The features parse as above.
+ */
+int	libsvm_parse_real(const char *line, size_t len, struct ps_example *ex,
+	    char **cause);
 
 #endif

@@ -39,7 +39,9 @@ int64_t	 model_restore(struct ps_store *st, const char *dir, const struct ps_opt
  * slots, restored onto another). */
 int64_t	 model_restore_slots(struct ps_store *st, const char *dir,
 	    const struct ps_optim *want, const uint8_t *take, char **cause);
-/* The weights of n keys, dim floats each: zeros for a key not in the model. */
+/* The weights of n keys, dim floats each: for a key not in the model, what a server
+ * answers for a key it does not hold (zeros, or a factorization machine's initial
+ * factors: optim_init_pull). */
 void	 model_pull(const struct ps_model *, const uint64_t *keys, size_t n, float *w);
 
 #endif

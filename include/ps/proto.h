@@ -20,7 +20,7 @@
 
 #include <stdint.h>
 
-#define PS_PROTOCOL_VERSION	4
+#define PS_PROTOCOL_VERSION	5
 #define PS_HDR_FIELDS		6
 
 enum ps_msg_type {
@@ -49,6 +49,8 @@ enum ps_msg_type {
 	PS_MSG_SHUTDOWN,		/* scheduler -> server: the job is over; no reply */
 	PS_MSG_FENCE,			/* scheduler -> server: node id declared dead: refuse
 					 * its requests from now on; no reply */
+	PS_MSG_CLOCK,			/* worker: about to compute clock c (ssp, bsp) */
+	PS_MSG_CLOCK_OK,		/* the slowest live worker's clock: it may */
 
 	/* 0x02xx: data */
 	PS_MSG_PULL = 0x0200,		/* sorted unique keys */

@@ -26,6 +26,8 @@ struct node {
 					 * until the map is in force; 0: none */
 	uint32_t	 waiting_type;
 	uint64_t	 barrier_id;	/* request id of a pending BARRIER; 0: none */
+	uint64_t	 clock;		/* worker: the clock it computes (ssp, bsp) */
+	uint64_t	 clock_id;	/* request id of a pending CLOCK; 0: none */
 	int		 drained;	/* emptied by ps-ctl drain: rebalance leaves it out */
 	int		 taken_back;	/* came back to a resumed job (state file) */
 	/* from heartbeats, for ps-ctl status and /metrics */
@@ -105,6 +107,12 @@ void		 failover_free(struct sched *);
 int		 sched_state_load(struct sched *, char **cause);
 void		 sched_state_save(struct sched *);
 void		 sched_state_remove(struct sched *);
+
+/* Bounded staleness (lib/clock.c): the CLOCK handler, and the check of every
+ * worker waiting at a clock, after any change to the clock group. */
+void		 sched_clock(struct sched *, struct ps_peer *, struct node *,
+		    struct ps_msg *);
+void		 sched_check_clocks(struct sched *);
 
 /* What STATUS and /metrics both show, so that they agree. */
 const char	*sched_state(struct sched *, const struct node *, double now);

@@ -22,7 +22,9 @@ struct bgsave;
 struct replication;
 
 struct server {
-	const struct ps_conf	*conf;
+	const struct ps_conf	*conf;		/* job: the scheduler's settings once
+						 * registered */
+	struct ps_conf		 job;
 	struct ps_proc		 proc;
 	struct ps_listener	*listener;
 	struct ps_peer		*sched;

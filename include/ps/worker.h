@@ -1,4 +1,5 @@
-/* ps-worker: trains logistic regression from libsvm on stdin; predicts; evaluates. */
+/* ps-worker: trains logistic or linear regression, or a factorization machine, from
+ * libsvm on stdin, in one pass or several; predicts; evaluates. */
 #ifndef PS_WORKER_H
 #define PS_WORKER_H
 
@@ -17,10 +18,18 @@ struct worker_opts {
 	const char	*in_name;	/* "stdin", for errors */
 	int		 progress;	/* a progress line on stderr, a terminal */
 	const char	*progress_file;	/* rewritten each second, or NULL */
+	const char	*cache_path;	/* --cache: read if it exists, else written in
+					 * the first pass; NULL: a temporary file when
+					 * worker.passes is above 1 */
+	int		 early_stop;	/* stop after this many passes in a row with no
+					 * better test loss (needs test_path); 0: never */
+	int		 test_delay_ms;	/* tests only: sleep before each mini-batch */
 };
 
-/* Exit status: 0, or 1 (bad input, cluster failure). SIGTERM or SIGINT ends the
- * worker early with 0, once it has registered. */
+/* Exit status: 0, or 1 (bad input, cluster failure, a diverged model), or 2 (the
+ * model settings, optimizer sum without worker.allow_sum, an unreadable --test file,
+ * a --cache that is not a sealed cache). SIGTERM or SIGINT ends the worker early with
+ * 0, once it has registered. */
 int	worker_run(const struct ps_conf *, const struct worker_opts *);
 
 #endif

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ps/conf.h"
+#include "ps/jobconf.h"
 #include "ps/map.h"
 #include "ps/msg.h"
 #include "ps/proto.h"
@@ -96,6 +98,7 @@ map_frames(struct ps_wbuf *w)
 {
 	struct ps_map map;
 	struct ps_hdr h;
+	struct ps_conf conf;
 
 	map_init(&map);
 	h = hdr(PS_MSG_MAP);
@@ -116,11 +119,14 @@ map_frames(struct ps_wbuf *w)
 	wbuf_reset(w);
 
 	h = hdr(PS_MSG_REGISTER_OK);
-	msg_begin(w, &h, 6);
+	msg_begin(w, &h, 7);
 	msg_put_uint(w, 3);
 	msg_put_uint(w, 0);
 	map_pack(w, &map);
 	msg_put_uint(w, PS_REGISTER_RESUMABLE | PS_REGISTER_TAKEN_BACK);
+	conf_init(&conf);
+	jobconf_put(w, &conf, 0);	/* every job setting */
+	conf_free(&conf);
 	msg_end(w);
 	put("map", "register-ok", w->data + 4, w->len - 4);
 	wbuf_reset(w);
@@ -201,6 +207,20 @@ main(int argc, char **argv)
 	msg_put_str(&w, "127.0.0.1");
 	msg_put_uint(&w, 40791);
 	frame(&w, "register");
+	h = hdr(PS_MSG_REGISTER);
+	msg_begin(&w, &h, 5);
+	msg_put_uint(&w, PS_ROLE_WORKER);
+	msg_put_str(&w, "");
+	msg_put_uint(&w, 0);
+	msg_put_uint(&w, 0);
+	msg_put_map(&w, 2);		/* the settings it was given */
+	msg_put_str(&w, "optimizer.name");
+	msg_put_str(&w, "adam");
+	msg_put_str(&w, "model.factors");
+	msg_put_str(&w, "8");
+	frame(&w, "register-settings");
+	one_uint(&w, PS_MSG_CLOCK, 3, "clock");
+	one_uint(&w, PS_MSG_CLOCK_OK, 1, "clock-ok");
 	one_uint(&w, PS_MSG_MAP_ACK, 1, "map-ack");
 	empty(&w, PS_MSG_GET_MAP, "get-map");
 	h = hdr(PS_MSG_HEARTBEAT);

@@ -857,10 +857,10 @@ test_header_lies(void)
 
 	/* The header itself. */
 	memcpy(big, buf, len);
-	memcpy(big + 24, "adam\0\0\0\0", 8);
+	memcpy(big + 24, "lion\0\0\0\0", 8);
 	reseal(big, len);
 	spit(bad, big, len);
-	REFUSED(bad, 2, "unknown optimizer 'adam'");
+	REFUSED(bad, 2, "unknown optimizer 'lion'");
 	memcpy(big, buf, len);
 	memcpy(big + 40, "z n\0", 4);
 	reseal(big, len);
@@ -1154,7 +1154,7 @@ test_manifest_malformed(void)
 	EDIT("epoch:", "epoch: -1\n", "M:4: epoch: '-1' is not a number");
 	EDIT("epoch:", "epoch: 18446744073709551616\n",
 	    "M:4: epoch: '18446744073709551616' is not a number");
-	EDIT("optimizer:", "optimizer: adam\n", "M:5: optimizer: unknown 'adam'");
+	EDIT("optimizer:", "optimizer: lion\n", "M:5: optimizer: unknown 'lion'");
 	EDIT("layout:", "layout: w\n", "M:6: layout: 'w' is not that of ftrl ('z n')");
 	EDIT("dim:", "dim: 0\n", "M:7: dim: '0' is not a number in 1..65536");
 	EDIT("dim:", "dim: 07\n", "M:7: dim: '07' is not a number in 1..65536");

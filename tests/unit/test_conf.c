@@ -1,5 +1,8 @@
 /* Unit tests for lib/conf.c: defaults, the YAML loader, -o overrides, the
- * wording of every error, conf_check and the conf_print round trip. */
+ * wording of every error, conf_check and the conf_print round trip; enums,
+ * conf_finish (per-optimizer defaults, model.factors), which options were
+ * given, which are job settings; and lib/jobconf.c's check of a node's given
+ * settings against the job's. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,6 +10,7 @@
 #include <unistd.h>
 
 #include "ps/conf.h"
+#include "ps/jobconf.h"
 #include "ps/xmalloc.h"
 #include "unit.h"
 
@@ -125,8 +129,21 @@ check_defaults(const struct ps_conf *conf)
 	CHECK_NEAR(conf->optim.l1, 1.0, 0);
 	CHECK_NEAR(conf->optim.l2, 1.0, 0);
 	CHECK(conf->optim.dim == 1);
+	CHECK(conf->optim.schedule == PS_SCHEDULE_INV_SQRT);
+	CHECK_NEAR(conf->optim.beta1, 0.9, 1e-7);
+	CHECK_NEAR(conf->optim.beta2, 0.999, 1e-7);
+	CHECK(conf->optim.factors == 0);
+	CHECK_NEAR(conf->optim.init_scale, 0.01, 1e-9);
+	CHECK(conf->optim.seed == 1);
 	CHECK(conf->bias == 1);
+	CHECK(conf->loss == PS_LOSS_LOGISTIC);
+	CHECK(conf->consistency == PS_ASP);
+	CHECK(conf->staleness == 2);
+	CHECK(conf->clock == 1);
 	CHECK(conf->batch_size == 100);
+	CHECK(conf->passes == 1);
+	CHECK(conf->seed == 1);
+	CHECK(conf->allow_sum == 0);
 	CHECK(conf->max_frame == 64 * 1024 * 1024);
 	CHECK_NEAR(conf->heartbeat_interval, 1.0, 0);
 	CHECK_NEAR(conf->heartbeat_timeout, 10.0, 0);
@@ -240,8 +257,11 @@ test_load_errors(void)
 	    "  l1: abc\n", 5, "optimizer.l1: 'abc' is not a number");
 	LOAD_ERROR("cluster:\n  workers: 2\n\n\n  servers: 0\n", 5,
 	    "cluster.servers: 0 is out of range 1..1024");
-	LOAD_ERROR("optimizer:\n  name: adam\n", 2,
-	    "optimizer.name: 'adam' is not one of sgd, adagrad, ftrl, sum");
+	LOAD_ERROR("optimizer:\n  name: adamw\n", 2,
+	    "optimizer.name: 'adamw' is not one of sgd, adagrad, ftrl, sum, adam");
+	LOAD_ERROR("cluster:\n  workers: 2\n  consistency: ssp2\n", 3,
+	    "cluster.consistency: 'ssp2' is not one of asp, ssp, bsp");
+	LOAD_ERROR("model:\n  loss:\n", 2, "model.loss: missing value");
 	LOAD_ERROR("cluster:\n  servers: [1, 2]\n", 2,
 	    "cluster.servers: expected a value, not a sequence");
 	LOAD_ERROR("cluster:\n  servers:\n    - 1\n", 3,
@@ -345,6 +365,28 @@ test_set(void)
 	CHECK(conf.batch_size == 10000000);
 	CHECK(set_ok(&conf, "model.dim=4096"));
 	CHECK(conf.optim.dim == 4096);
+	CHECK(set_ok(&conf, "optimizer.name=adam"));
+	CHECK(conf.optim.kind == PS_OPTIM_ADAM);
+	CHECK(set_ok(&conf, "optimizer.beta1=0"));
+	CHECK_NEAR(conf.optim.beta1, 0, 0);
+	CHECK(set_ok(&conf, "optimizer.beta2=1"));
+	CHECK_NEAR(conf.optim.beta2, 1, 0);
+	CHECK(set_ok(&conf, "model.factors=1024"));
+	CHECK(conf.optim.factors == 1024);
+	CHECK(set_ok(&conf, "model.seed=4294967295"));
+	CHECK(conf.optim.seed == UINT32_MAX);
+	CHECK(set_ok(&conf, "model.init_scale=0"));
+	CHECK_NEAR(conf.optim.init_scale, 0, 0);
+	CHECK(set_ok(&conf, "cluster.staleness=0"));
+	CHECK(conf.staleness == 0);
+	CHECK(set_ok(&conf, "cluster.clock=1000000"));
+	CHECK(conf.clock == 1000000);
+	CHECK(set_ok(&conf, "worker.passes=100000"));
+	CHECK(conf.passes == 100000);
+	CHECK(set_ok(&conf, "worker.seed=0"));
+	CHECK(conf.seed == 0);
+	CHECK(set_ok(&conf, "worker.allow_sum=yes"));
+	CHECK(conf.allow_sum == 1);
 	conf_free(&conf);
 
 	SET_ERROR("foo.bar=1", "option 'foo.bar': unknown key");
@@ -383,8 +425,26 @@ test_set(void)
 	SET_ERROR("model.dim=0", "model.dim: 0 is out of range 1..4096");
 	SET_ERROR("worker.batch_size=0",
 	    "worker.batch_size: 0 is out of range 1..10000000");
-	SET_ERROR("optimizer.name=adam",
-	    "optimizer.name: 'adam' is not one of sgd, adagrad, ftrl, sum");
+	SET_ERROR("optimizer.name=adamw",
+	    "optimizer.name: 'adamw' is not one of sgd, adagrad, ftrl, sum, adam");
+	SET_ERROR("optimizer.name=Adam",
+	    "optimizer.name: 'Adam' is not one of sgd, adagrad, ftrl, sum, adam");
+	SET_ERROR("optimizer.beta1=1.5",
+	    "optimizer.beta1: 1.5 is out of range, must be <= 1");
+	SET_ERROR("optimizer.beta2=-0.1",
+	    "optimizer.beta2: -0.1 is out of range, must be >= 0 and <= 1");
+	SET_ERROR("model.init_scale=2",
+	    "model.init_scale: 2 is out of range, must be <= 1");
+	SET_ERROR("model.factors=1025", "model.factors: 1025 is out of range 0..1024");
+	SET_ERROR("model.seed=-1", "model.seed: -1 is out of range 0..4294967295");
+	SET_ERROR("model.seed=4294967296",
+	    "model.seed: 4294967296 is out of range 0..4294967295");
+	SET_ERROR("cluster.staleness=-1",
+	    "cluster.staleness: -1 is out of range 0..1000000");
+	SET_ERROR("cluster.clock=0", "cluster.clock: 0 is out of range 1..1000000");
+	SET_ERROR("worker.passes=0", "worker.passes: 0 is out of range 1..100000");
+	SET_ERROR("worker.allow_sum=maybe", "worker.allow_sum: 'maybe' is not a "
+	    "boolean (true/false, yes/no, on/off, 1/0)");
 	SET_ERROR("optimizer.l1=\x01", "optimizer.l1: '\\x01' is not a number");
 }
 
@@ -475,7 +535,20 @@ test_print_roundtrip(void)
 	CHECK(set_ok(&a, "optimizer.l2=1e30"));
 	CHECK(set_ok(&a, "model.dim=8"));
 	CHECK(set_ok(&a, "model.bias=off"));
+	CHECK(set_ok(&a, "model.loss=squared"));
+	CHECK(set_ok(&a, "model.factors=7"));
+	CHECK(set_ok(&a, "model.init_scale=0.05"));
+	CHECK(set_ok(&a, "model.seed=123456789"));
+	CHECK(set_ok(&a, "optimizer.schedule=constant"));
+	CHECK(set_ok(&a, "optimizer.beta1=0.8"));
+	CHECK(set_ok(&a, "optimizer.beta2=0.99"));
+	CHECK(set_ok(&a, "cluster.consistency=bsp"));
+	CHECK(set_ok(&a, "cluster.staleness=5"));
+	CHECK(set_ok(&a, "cluster.clock=3"));
 	CHECK(set_ok(&a, "worker.batch_size=33"));
+	CHECK(set_ok(&a, "worker.passes=4"));
+	CHECK(set_ok(&a, "worker.seed=99"));
+	CHECK(set_ok(&a, "worker.allow_sum=on"));
 	CHECK(set_ok(&a, "net.max_frame=65537"));
 	CHECK(set_ok(&a, "net.heartbeat_interval=0.1"));
 	CHECK(set_ok(&a, "net.heartbeat_timeout=0.30000000000000004"));
@@ -506,7 +579,20 @@ test_print_roundtrip(void)
 	CHECK(b.optim.l2 == a.optim.l2);
 	CHECK(b.optim.dim == 8);
 	CHECK(b.bias == 0);
+	CHECK(b.loss == PS_LOSS_SQUARED);
+	CHECK(b.optim.factors == 7);
+	CHECK(b.optim.init_scale == a.optim.init_scale);
+	CHECK(b.optim.seed == 123456789);
+	CHECK(b.optim.schedule == PS_SCHEDULE_CONSTANT);
+	CHECK(b.optim.beta1 == a.optim.beta1);
+	CHECK(b.optim.beta2 == a.optim.beta2);
+	CHECK(b.consistency == PS_BSP);
+	CHECK(b.staleness == 5);
+	CHECK(b.clock == 3);
 	CHECK(b.batch_size == 33);
+	CHECK(b.passes == 4);
+	CHECK(b.seed == 99);
+	CHECK(b.allow_sum == 1);
 	CHECK(b.max_frame == 65537);
 	CHECK(b.heartbeat_interval == a.heartbeat_interval);
 	CHECK(b.heartbeat_timeout == a.heartbeat_timeout);
@@ -523,7 +609,14 @@ test_print_roundtrip(void)
 	fclose(f);
 	CHECK_CONTAINS(text, "scheduler:\n  host: 127.0.0.1\n  port: 7070\n");
 	CHECK_CONTAINS(text, "optimizer:\n  name: ftrl\n  learning_rate: 0.1\n"
-	    "  epsilon: 1e-06\n  alpha: 0.1\n");
+	    "  schedule: inv_sqrt\n  epsilon: 1e-06\n  beta1: 0.9\n"
+	    "  beta2: 0.999\n  alpha: 0.1\n  beta: 1\n  l1: 1\n  l2: 1\n");
+	CHECK_CONTAINS(text, "cluster:\n  servers: 1\n  workers: 1\n  replicas: 1\n"
+	    "  linger: false\n  consistency: asp\n  staleness: 2\n  clock: 1\n");
+	CHECK_CONTAINS(text, "model:\n  loss: logistic\n  factors: 0\n"
+	    "  init_scale: 0.01\n  seed: 1\n  dim: 1\n  bias: true\n");
+	CHECK_CONTAINS(text, "worker:\n  batch_size: 100\n  passes: 1\n  seed: 1\n"
+	    "  allow_sum: false\n");
 	CHECK_CONTAINS(text, "  bias: true\n");
 	CHECK_CONTAINS(text, "  max_frame: 64M\n");
 	CHECK_CONTAINS(text, "  heartbeat_timeout: 10\n");
@@ -678,18 +771,421 @@ test_get_and_names(void)
 	fclose(f);
 	for (i = 0; (name = conf_option_name(i)) != NULL; i++)
 		CHECK_CONTAINS(table, name);
-	CHECK(i == 32);	/* with net.idle_timeout, scheduler.state_file,
+	CHECK(i == 45);	/* with net.idle_timeout, scheduler.state_file,
 			 * cluster.replicas, ckpt.dir, cluster.linger,
 			 * server.advertise,
 			 * scheduler.metrics_port, net.connect_retries,
 			 * net.request_timeout, net.secret_file,
 			 * net.max_connections, net.handshake_timeout,
-			 * net.frame_timeout */
+			 * net.frame_timeout; cluster.consistency,
+			 * cluster.staleness, cluster.clock,
+			 * optimizer.schedule, optimizer.beta1,
+			 * optimizer.beta2, model.loss, model.factors,
+			 * model.init_scale, model.seed, worker.passes,
+			 * worker.seed, worker.allow_sum */
+	CHECK(conf_option_name(i) == NULL);
+	CHECK(conf_option_name(1000) == NULL);
 	CHECK_STR(conf_option_name(0), "scheduler.host");
 	CHECK_CONTAINS(table, "64K..2G");
-	CHECK_CONTAINS(table, "sgd, adagrad, ftrl, sum");
+	CHECK_CONTAINS(table, "sgd, adagrad, ftrl, sum, adam");
+	CHECK_CONTAINS(table, "asp, ssp, bsp");
+	CHECK_CONTAINS(table, "constant, inv_sqrt");
+	CHECK_CONTAINS(table, "logistic, squared");
 	free(table);
 	conf_free(&conf);
+}
+
+/* CONF_ENUM: a name among choices, stored as its index, printed as its name. */
+static void
+test_enums(void)
+{
+	struct ps_conf	 conf;
+	char		*value = NULL, *cause = NULL;
+
+	conf_init(&conf);
+	CHECK(set_ok(&conf, "cluster.consistency=ssp"));
+	CHECK(conf.consistency == PS_SSP);
+	CHECK(set_ok(&conf, "cluster.consistency = bsp "));
+	CHECK(conf.consistency == PS_BSP);
+	CHECK(conf_get(&conf, "cluster.consistency", &value, &cause) == 0);
+	CHECK_STR(value, "bsp");
+	free(value);
+	CHECK(set_ok(&conf, "cluster.consistency=asp"));
+	CHECK(conf.consistency == PS_ASP);
+	CHECK(set_ok(&conf, "model.loss=squared"));
+	CHECK(conf.loss == PS_LOSS_SQUARED);
+	CHECK(conf_get(&conf, "model.loss", &value, &cause) == 0);
+	CHECK_STR(value, "squared");
+	free(value);
+	CHECK(set_ok(&conf, "optimizer.schedule=constant"));
+	CHECK(conf.optim.schedule == PS_SCHEDULE_CONSTANT);
+	CHECK(conf_get(&conf, "optimizer.schedule", &value, &cause) == 0);
+	CHECK_STR(value, "constant");
+	free(value);
+	conf_free(&conf);
+
+	/* From YAML, plain or quoted. */
+	conf_init(&conf);
+	cause = load_text(&conf, "cluster:\n  consistency: ssp\nmodel:\n"
+	    "  loss: \"squared\"\noptimizer: {schedule: constant}\n", NULL);
+	CHECK(cause == NULL);
+	free(cause);
+	CHECK(conf.consistency == PS_SSP);
+	CHECK(conf.loss == PS_LOSS_SQUARED);
+	CHECK(conf.optim.schedule == PS_SCHEDULE_CONSTANT);
+	conf_free(&conf);
+
+	/* Names only, exactly as written: no case folding, no numbers. */
+	SET_ERROR("cluster.consistency=x",
+	    "cluster.consistency: 'x' is not one of asp, ssp, bsp");
+	SET_ERROR("cluster.consistency=SSP",
+	    "cluster.consistency: 'SSP' is not one of asp, ssp, bsp");
+	SET_ERROR("cluster.consistency=1",
+	    "cluster.consistency: '1' is not one of asp, ssp, bsp");
+	SET_ERROR("cluster.consistency=", "cluster.consistency: missing value");
+	SET_ERROR("cluster.consistency=~", "cluster.consistency: missing value");
+	SET_ERROR("model.loss=hinge",
+	    "model.loss: 'hinge' is not one of logistic, squared");
+	SET_ERROR("optimizer.schedule=inv-sqrt",
+	    "optimizer.schedule: 'inv-sqrt' is not one of constant, inv_sqrt");
+	SET_ERROR("model.loss=\x01", "model.loss: '\\x01' is not one of logistic, "
+	    "squared");
+
+	/* conf_check catches an index a program stored directly. */
+	conf_init(&conf);
+	conf.consistency = 3;
+	CHECK(conf_check(&conf, &cause) == -1);
+	CHECK_STR(cause, "cluster.consistency: '3' is not one of asp, ssp, bsp");
+	free(cause);
+	cause = NULL;
+	conf.consistency = -1;
+	CHECK(conf_check(&conf, &cause) == -1);
+	CHECK_STR(cause, "cluster.consistency: '-1' is not one of asp, ssp, bsp");
+	free(cause);
+	conf_free(&conf);
+}
+
+/* conf_finish on text options ("name=value" each, NULL-terminated); the cause or
+ * NULL. */
+static char *
+finish_with(struct ps_conf *conf, const char *const *set)
+{
+	char	*cause = NULL;
+
+	conf_init(conf);
+	for (; *set != NULL; set++) {
+		if (!set_ok(conf, *set))
+			return xstrdup("(set failed)");
+	}
+	if (conf_finish(conf, &cause) != 0)
+		return cause;
+	free(cause);
+	return NULL;
+}
+
+/* conf_finish: each optimizer's defaults where none was given; model.dim from
+ * model.factors; then conf_check. */
+static void
+test_finish(void)
+{
+	static const char *const none[] = { NULL };
+	static const char *const adam[] = { "optimizer.name=adam", NULL };
+	static const char *const adam_lr[] = { "optimizer.name=adam",
+	    "optimizer.learning_rate=0.05", "optimizer.l2=0.5", NULL };
+	static const char *const sgd[] = { "optimizer.name=sgd", NULL };
+	static const char *const adagrad[] = { "optimizer.name=adagrad",
+	    "optimizer.l1=0.25", NULL };
+	static const char *const sum[] = { "optimizer.name=sum", NULL };
+	static const char *const ftrl_l1[] = { "optimizer.l1=0", NULL };
+	static const char *const fm[] = { "model.factors=8", NULL };
+	static const char *const fm_dim[] = { "model.factors=8", "model.dim=9", NULL };
+	static const char *const fm_bad[] = { "model.factors=8", "model.dim=4", NULL };
+	static const char *const dim[] = { "model.dim=5", NULL };
+	static const char *const hb[] = { "optimizer.name=adam",
+	    "net.heartbeat_timeout=1", NULL };
+	struct ps_conf	 conf;
+	char		*cause;
+
+	/* ftrl, the default: the table's values are its own. */
+	CHECK((cause = finish_with(&conf, none)) == NULL);
+	free(cause);
+	CHECK_NEAR(conf.optim.lr, 0.1, 1e-7);
+	CHECK_NEAR(conf.optim.l1, 1, 0);
+	CHECK_NEAR(conf.optim.l2, 1, 0);
+	CHECK(conf.optim.dim == 1);
+	CHECK(!conf_given(&conf, "optimizer.learning_rate"));
+	conf_free(&conf);
+
+	/* adam: learning rate 0.01, no L1 or L2, unless given. */
+	CHECK((cause = finish_with(&conf, adam)) == NULL);
+	free(cause);
+	CHECK_NEAR(conf.optim.lr, 0.01, 1e-9);
+	CHECK_NEAR(conf.optim.l1, 0, 0);
+	CHECK_NEAR(conf.optim.l2, 0, 0);
+	/* a default applied is still not given: the node would not send it */
+	CHECK(!conf_given(&conf, "optimizer.learning_rate"));
+	CHECK(!conf_given(&conf, "optimizer.l2"));
+	conf_free(&conf);
+	CHECK((cause = finish_with(&conf, adam_lr)) == NULL);
+	free(cause);
+	CHECK_NEAR(conf.optim.lr, 0.05, 1e-9);
+	CHECK_NEAR(conf.optim.l1, 0, 0);
+	CHECK_NEAR(conf.optim.l2, 0.5, 0);
+	conf_free(&conf);
+
+	/* sgd: 0.02 (gradients are summed over a batch), no L1 or L2. */
+	CHECK((cause = finish_with(&conf, sgd)) == NULL);
+	free(cause);
+	CHECK_NEAR(conf.optim.lr, 0.02, 1e-7);
+	CHECK_NEAR(conf.optim.l1, 0, 0);
+	CHECK_NEAR(conf.optim.l2, 0, 0);
+	conf_free(&conf);
+	CHECK((cause = finish_with(&conf, adagrad)) == NULL);
+	free(cause);
+	CHECK_NEAR(conf.optim.lr, 0.1, 1e-7);
+	CHECK_NEAR(conf.optim.l1, 0.25, 0);
+	CHECK_NEAR(conf.optim.l2, 0, 0);
+	conf_free(&conf);
+	CHECK((cause = finish_with(&conf, sum)) == NULL);
+	free(cause);
+	CHECK_NEAR(conf.optim.l2, 0, 0);
+	conf_free(&conf);
+
+	/* ftrl keeps a given value, even one its default would overwrite. */
+	CHECK((cause = finish_with(&conf, ftrl_l1)) == NULL);
+	free(cause);
+	CHECK_NEAR(conf.optim.l1, 0, 0);
+	CHECK_NEAR(conf.optim.l2, 1, 0);
+	conf_free(&conf);
+
+	/* Given in YAML counts as given, even at the table's default value. */
+	conf_init(&conf);
+	cause = load_text(&conf, "optimizer:\n  name: adam\n  learning_rate: 0.1\n",
+	    NULL);
+	CHECK(cause == NULL);
+	free(cause);
+	cause = NULL;
+	CHECK(conf_finish(&conf, &cause) == 0);
+	free(cause);
+	CHECK_NEAR(conf.optim.lr, 0.1, 1e-7);
+	CHECK_NEAR(conf.optim.l2, 0, 0);
+	conf_free(&conf);
+
+	/* model.factors: model.dim is 1 + k when not given; given, it must be. */
+	CHECK((cause = finish_with(&conf, fm)) == NULL);
+	free(cause);
+	CHECK(conf.optim.factors == 8);
+	CHECK(conf.optim.dim == 9);
+	CHECK(!conf_given(&conf, "model.dim"));
+	conf_free(&conf);
+	CHECK((cause = finish_with(&conf, fm_dim)) == NULL);
+	free(cause);
+	CHECK(conf.optim.dim == 9);
+	conf_free(&conf);
+	cause = finish_with(&conf, fm_bad);
+	CHECK_STR(cause, "model.dim (4) must be 1 + model.factors (8) for a "
+	    "factorization machine: leave model.dim out");
+	free(cause);
+	conf_free(&conf);
+	/* without factors model.dim is left alone */
+	CHECK((cause = finish_with(&conf, dim)) == NULL);
+	free(cause);
+	CHECK(conf.optim.dim == 5);
+	conf_free(&conf);
+
+	/* Then conf_check. */
+	cause = finish_with(&conf, hb);
+	CHECK_STR(cause, "net.heartbeat_timeout (1) must be greater than "
+	    "net.heartbeat_interval (1)");
+	free(cause);
+	conf_free(&conf);
+}
+
+/* Which options were given (YAML, -o), by name and by index; never a default. */
+static void
+test_given(void)
+{
+	struct ps_conf	 conf, copy;
+	const char	*name;
+	char		*cause = NULL;
+	unsigned int	 i;
+
+	conf_init(&conf);
+	for (i = 0; (name = conf_option_name(i)) != NULL; i++) {
+		CHECK(!conf_option_given(&conf, i));
+		CHECK(!conf_given(&conf, name));
+	}
+	CHECK(!conf_option_given(&conf, i));		/* past the last */
+	CHECK(!conf_given(&conf, "no.such"));
+
+	CHECK(set_ok(&conf, "optimizer.l2=1"));		/* the default's value */
+	CHECK(conf_given(&conf, "optimizer.l2"));
+	CHECK(!conf_given(&conf, "optimizer.l1"));
+	/* a refused value marks nothing */
+	CHECK(conf_set(&conf, "optimizer.l1=-1", &cause) == -1);
+	free(cause);
+	cause = NULL;
+	CHECK(!conf_given(&conf, "optimizer.l1"));
+
+	cause = load_text(&conf, "cluster:\n  consistency: ssp\nmodel.dim: 1\n", NULL);
+	CHECK(cause == NULL);
+	free(cause);
+	cause = NULL;
+	CHECK(conf_given(&conf, "cluster.consistency"));
+	CHECK(conf_given(&conf, "model.dim"));
+	CHECK(conf_given(&conf, "optimizer.l2"));	/* kept from before */
+	CHECK(!conf_given(&conf, "cluster.staleness"));
+	for (i = 0; (name = conf_option_name(i)) != NULL; i++)
+		CHECK(conf_option_given(&conf, i) == conf_given(&conf, name));
+
+	/* a bad file marks nothing either */
+	cause = load_text(&conf, "cluster: {staleness: 4}\nfoo: 1\n", NULL);
+	CHECK(cause != NULL);
+	free(cause);
+	cause = NULL;
+	CHECK(!conf_given(&conf, "cluster.staleness"));
+
+	/* a copy knows what was given */
+	conf_copy(&copy, &conf);
+	CHECK(conf_given(&copy, "cluster.consistency"));
+	CHECK(!conf_given(&copy, "cluster.staleness"));
+	conf_free(&copy);
+	conf_free(&conf);
+}
+
+/* The index of an option by name. */
+static unsigned int
+option_index(const char *name)
+{
+	const char	*o;
+	unsigned int	 i;
+
+	for (i = 0; (o = conf_option_name(i)) != NULL; i++) {
+		if (strcmp(o, name) == 0)
+			return i;
+	}
+	fprintf(stderr, "no option %s\n", name);
+	return i;
+}
+
+/* Job settings: every model.* and optimizer.* option, and the consistency
+ * model's three; nothing else. */
+static void
+test_job_options(void)
+{
+	static const char *const job[] = { "optimizer.name", "optimizer.learning_rate",
+	    "optimizer.l2", "optimizer.beta1", "model.dim", "model.factors",
+	    "model.loss", "model.bias", "model.seed", "cluster.consistency",
+	    "cluster.staleness", "cluster.clock" };
+	static const char *const node[] = { "cluster.servers", "cluster.workers",
+	    "cluster.replicas", "cluster.linger", "worker.batch_size", "worker.passes",
+	    "worker.seed", "worker.allow_sum", "scheduler.host", "net.max_frame",
+	    "ckpt.dir" };
+	const char	*name;
+	unsigned int	 i, n = 0;
+
+	for (i = 0; i < sizeof job / sizeof job[0]; i++)
+		CHECK(conf_option_is_job(option_index(job[i])));
+	for (i = 0; i < sizeof node / sizeof node[0]; i++)
+		CHECK(!conf_option_is_job(option_index(node[i])));
+	for (i = 0; (name = conf_option_name(i)) != NULL; i++) {
+		if (conf_option_is_job(i))
+			n++;
+		if (strncmp(name, "model.", 6) == 0 ||
+		    strncmp(name, "optimizer.", 10) == 0)
+			CHECK(conf_option_is_job(i));
+	}
+	CHECK(n == 19);
+	CHECK(!conf_option_is_job(i));			/* past the last */
+}
+
+/* A msgpack map of strings, as a REGISTER carries a node's given settings. */
+struct kv_map {
+	msgpack_object		obj;
+	msgpack_object_kv	kv[8];
+};
+
+static void
+kv_str(msgpack_object *o, const char *s)
+{
+	o->type = MSGPACK_OBJECT_STR;
+	o->via.str.ptr = s;
+	o->via.str.size = (uint32_t)strlen(s);
+}
+
+/* pairs: name, value, name, value, ..., NULL */
+static const msgpack_object *
+kv_make(struct kv_map *m, const char *const *pairs)
+{
+	uint32_t	n = 0;
+
+	memset(m, 0, sizeof *m);
+	for (; pairs[0] != NULL && n < 8; pairs += 2, n++) {
+		kv_str(&m->kv[n].key, pairs[0]);
+		kv_str(&m->kv[n].val, pairs[1]);
+	}
+	m->obj.type = MSGPACK_OBJECT_MAP;
+	m->obj.via.map.size = n;
+	m->obj.via.map.ptr = m->kv;
+	return &m->obj;
+}
+
+/* lib/jobconf.c: a node's given settings against the job's, compared after
+ * parsing; and the job's taken by a node. */
+static void
+test_jobconf(void)
+{
+	static const char *const same[] = { "optimizer.learning_rate", "0.10",
+	    "model.bias", "yes", "optimizer.name", "adagrad", NULL };
+	static const char *const other[] = { "model.bias", "true",
+	    "optimizer.name", "sgd", NULL };
+	static const char *const bad[] = { "optimizer.l2", "-1", NULL };
+	static const char *const notjob[] = { "worker.passes", "3", NULL };
+	static const char *const jobs[] = { "optimizer.name", "adam",
+	    "cluster.consistency", "ssp", "model.factors", "4", "model.dim", "5", NULL };
+	struct ps_conf	 job, node;
+	struct kv_map	 m;
+	char		*cause = NULL;
+
+	conf_init(&job);
+	CHECK(set_ok(&job, "optimizer.name=adagrad"));
+	CHECK(conf_finish(&job, &cause) == 0);
+	free(cause);
+	cause = NULL;
+
+	CHECK(jobconf_check(&job, kv_make(&m, same), "server", &cause) == 0);
+	free(cause);
+	cause = NULL;
+	CHECK(jobconf_check(&job, kv_make(&m, other), "server", &cause) == -1);
+	CHECK_STR(cause, "optimizer.name: this server has 'sgd', the job 'adagrad' "
+	    "(the scheduler's): give every node the same, or set it on the scheduler "
+	    "only");
+	free(cause);
+	cause = NULL;
+	CHECK(jobconf_check(&job, kv_make(&m, bad), "worker", &cause) == -1);
+	CHECK_STR(cause, "worker: optimizer.l2: -1 is out of range, must be >= 0");
+	free(cause);
+	cause = NULL;
+	CHECK(jobconf_check(&job, kv_make(&m, notjob), "worker", &cause) == -1);
+	CHECK_STR(cause, "job settings: 'worker.passes' is not one");
+	free(cause);
+	cause = NULL;
+	CHECK(jobconf_check(&job, kv_make(&m, (const char *const []){ NULL }), "client",
+	    &cause) == 0);
+	free(cause);
+	cause = NULL;
+
+	/* A node given nothing takes the job's settings. */
+	conf_init(&node);
+	CHECK(jobconf_apply(&node, kv_make(&m, jobs), &cause) == 0);
+	free(cause);
+	cause = NULL;
+	CHECK(node.optim.kind == PS_OPTIM_ADAM);
+	CHECK(node.consistency == PS_SSP);
+	CHECK(node.optim.factors == 4);
+	CHECK(node.optim.dim == 5);
+	conf_free(&node);
+	conf_free(&job);
 }
 
 /* The example configs in conf/ load, and local.yaml holds the defaults. */
@@ -763,6 +1259,11 @@ main(void)
 	RUN(test_print_unicode);
 	RUN(test_check);
 	RUN(test_get_and_names);
+	RUN(test_enums);
+	RUN(test_finish);
+	RUN(test_given);
+	RUN(test_job_options);
+	RUN(test_jobconf);
 	RUN(test_examples);
 
 	remove_tmpdir();

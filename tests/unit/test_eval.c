@@ -285,6 +285,55 @@ test_streaming(void)
 	eval_free(&st);
 }
 
+static void
+test_squared(void)
+{
+	/* Errors 1, -2, 0.5, 0: squares 1 + 4 + 0.25 + 0 = 5.25 over 4. */
+	const double	pred[] = { 2.0, -1.0, 0.5, 3.25 };
+	const double	y[] = { 1.0, 1.0, 0.0, 3.25 };
+	struct ps_eval		ev, full;
+	struct ps_eval_result	r;
+	size_t			i;
+
+	eval_init_streaming(&ev);
+	eval_init(&full);
+	for (i = 0; i < 4; i++) {
+		eval_add_squared(&ev, pred[i], y[i]);
+		eval_add_squared(&full, pred[i], y[i]);
+	}
+	eval_result(&ev, &r);
+	CHECK(r.examples == 4);
+	CHECK_NEAR(r.rmse, sqrt(5.25 / 4), 1e-12);
+	/* the mean loss a progress line shows is the mean squared error */
+	CHECK_NEAR(r.logloss, 5.25 / 4, 1e-12);
+	CHECK(r.accuracy == 0);
+	CHECK(ev.scores == NULL);
+	/* not streaming: the pairs are kept, and the AUC reads only those */
+	eval_result(&full, &r);
+	CHECK(r.examples == 4);
+	CHECK_NEAR(r.rmse, sqrt(5.25 / 4), 1e-12);
+	CHECK(r.auc >= 0 && r.auc <= 1);
+	eval_free(&full);
+	eval_free(&ev);
+
+	/* none: 0, and a classifier's figures leave rmse at 0 */
+	eval_init_streaming(&ev);
+	eval_result(&ev, &r);
+	CHECK(r.rmse == 0 && r.examples == 0);
+	eval_add(&ev, 0.8, 1);
+	eval_result(&ev, &r);
+	CHECK(r.rmse == 0);
+	eval_free(&ev);
+
+	/* a large error: summed in a double, no overflow */
+	eval_init_streaming(&ev);
+	eval_add_squared(&ev, 3e38, -3e38);
+	eval_result(&ev, &r);
+	CHECK(isfinite(r.rmse));
+	CHECK_NEAR(r.rmse / 6e38, 1, 1e-12);
+	eval_free(&ev);
+}
+
 int
 main(void)
 {
@@ -299,5 +348,6 @@ main(void)
 	RUN(test_auc_random);
 	RUN(test_many);
 	RUN(test_streaming);
+	RUN(test_squared);
 	return UNIT_DONE();
 }

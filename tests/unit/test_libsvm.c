@@ -11,7 +11,10 @@
 static struct ps_example	ex;
 static char			*cause;
 
-/* Parses s from a heap copy of exactly strlen(s) bytes, so ASan sees any overread. */
+/* Parses s from a heap copy of exactly strlen(s) bytes, so ASan sees any overread;
+ * with real set, as a regression's line (libsvm_parse_real). */
+static int	real;
+
 static int
 parse(const char *s)
 {
@@ -24,7 +27,8 @@ parse(const char *s)
 	memcpy(copy, s, len);
 	free(cause);
 	cause = NULL;
-	r = libsvm_parse(copy, len, &ex, &cause);
+	r = real ? libsvm_parse_real(copy, len, &ex, &cause) :
+	    libsvm_parse(copy, len, &ex, &cause);
 	free(copy);
 	return r;
 }
@@ -377,6 +381,42 @@ test_growth_and_reuse(void)
 	CHECK(ex.nfeat == 1 && ex.vals[0] == 2);
 }
 
+/* A regression's labels: any finite number, kept; the features parse the same. */
+static void
+test_real_labels(void)
+{
+	static const struct {
+		const char	*line;
+		float		 label;
+	} good[] = {
+		{ "3.25 1:1", 3.25f }, { "-1e3 1:1", -1e3f }, { "+1", 1 }, { "-1", -1 },
+		{ "0", 0 }, { "1", 1 }, { "0.1 7:2", 0.1f }, { "-0.5\t2:1", -0.5f },
+		{ "2 1:1", 2 }, { "1e-40", 1e-40f }, { "3.4e38", 3.4e38f },
+	};
+	size_t	i;
+
+	real = 1;
+	for (i = 0; i < sizeof good / sizeof good[0]; i++) {
+		CHECK(parse(good[i].line) == 1);
+		CHECK(ex.label == good[i].label);
+	}
+	CHECK(parse("2.5 1:0.5 w:2 # comment") == 1);
+	CHECK(ex.label == 2.5f && ex.nfeat == 2 && ex.keys[0] == 1 && ex.vals[1] == 2);
+	CHECK(ex.keys[1] == name("w"));
+	CHECK(parse("# only a comment") == 0);
+	CHECK_STR(err("abc 1:1"), "bad label 'abc' (want a number)");
+	CHECK_STR(err("1:0.5 2:1"), "bad label '1:0.5' (want a number)");
+	CHECK_STR(err("1x"), "bad label '1x' (want a number)");
+	CHECK_STR(err("inf 1:1"), "bad label 'inf' (want a finite number)");
+	CHECK_STR(err("nan 1:1"), "bad label 'nan' (want a finite number)");
+	CHECK_STR(err("1e39 1:1"), "bad label '1e39' (want a finite number)");
+	CHECK_STR(err("2 1:x"), "bad value in '1:x'");
+	/* a label of 2 is still refused for a classifier */
+	real = 0;
+	CHECK_STR(err("2 1:1"), "bad label '2' (want +1/-1 or 1/0)");
+	CHECK_STR(err("3.25 1:1"), "bad label '3.25' (want +1/-1 or 1/0)");
+}
+
 int
 main(void)
 {
@@ -393,6 +433,7 @@ main(void)
 	RUN(test_numbers);
 	RUN(test_numbers_match_strtof);
 	RUN(test_growth_and_reuse);
+	RUN(test_real_labels);
 	example_free(&ex);
 	free(cause);
 	return UNIT_DONE();

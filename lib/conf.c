@@ -888,9 +888,11 @@ conf_finish(struct ps_conf *conf, char **cause)
 	struct ps_optim	d;
 
 	/* Each optimizer's safe defaults, where the user gave none. */
-	optim_defaults(conf->optim.kind, &d);
+	optim_defaults(conf->optim.kind, conf->optim.factors, &d);
 	if (!conf_is_set(conf, conf_find("optimizer.learning_rate")))
 		conf->optim.lr = d.lr;
+	if (!conf_is_set(conf, conf_find("optimizer.alpha")))
+		conf->optim.alpha = d.alpha;
 	if (!conf_is_set(conf, conf_find("optimizer.l1")))
 		conf->optim.l1 = d.l1;
 	if (!conf_is_set(conf, conf_find("optimizer.l2")))

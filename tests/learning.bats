@@ -161,9 +161,9 @@ need_spam() {
 	"$PS_ROOT/tests/gen-interactions" 4000 1 >"$PS_TMP/train.svm"
 	"$PS_ROOT/tests/gen-interactions" 1000 2 >"$PS_TMP/test.svm"
 	# the same optimizer for both; only model.factors differs
-	JOB=(-o optimizer.name=adam)
+	JOB=(-o optimizer.name=adam -o optimizer.learning_rate=0.01)
 	job lr "$PS_TMP/train.svm" "$PS_TMP/test.svm" --passes 5
-	JOB=(-o optimizer.name=adam -o model.factors=8)
+	JOB=(-o optimizer.name=adam -o optimizer.learning_rate=0.01 -o model.factors=8)
 	job fm "$PS_TMP/train.svm" "$PS_TMP/test.svm" --passes 5
 	local lr fm
 	lr=$(field lr logloss)
@@ -264,9 +264,10 @@ need_spam() {
 @test "a diverging model stops the worker with one line, exit 1; ps-local fails too" {
 	# sgd at a constant 10 with weight decay 1 multiplies a weight by -9 at each
 	# update: within two passes of mini-batches of 10 it passes FLT_MAX, where the
-	# servers saturate it
+	# servers saturate it. (Linear regression: with logistic loss the runaway loss
+	# stops it first, as the next test shows.)
 	local diverge=(-o optimizer.name=sgd -o optimizer.learning_rate=10 -o optimizer.l2=1
-	    -o optimizer.schedule=constant -o worker.batch_size=10)
+	    -o optimizer.schedule=constant -o worker.batch_size=10 -o model.loss=squared)
 	start_cluster 1 1 "${diverge[@]}"
 	run --separate-stderr worker "${diverge[@]}" --passes 3 <"$HEART"
 	[ "$status" -eq 1 ] || fail "exit $status: $stderr"
@@ -281,6 +282,24 @@ need_spam() {
 	    -o worker.passes=3 "$HEART"
 	[ "$status" -ne 0 ] || fail "ps-local: exit 0: $output"
 	[[ $stderr == *"training diverged"* ]] || fail "ps-local: $stderr"
+}
+
+@test "sgd at learning rate 10 on its default schedule: a runaway loss stops the job" {
+	# inv_sqrt slows the weights' growth: none reaches FLT_MAX, but the mean logloss
+	# of 10 batches passes ten times ln 2, which only a runaway model reaches
+	local diverge=(-o optimizer.name=sgd -o optimizer.learning_rate=10 -o optimizer.l2=1)
+	need_spam
+	start_cluster 1 1 "${diverge[@]}"
+	run --separate-stderr worker <"$SPAM/train.svm"
+	[ "$status" -eq 1 ] || fail "exit $status: $stderr"
+	local re='error: stdin:[0-9]+-[0-9]+ \(batch [0-9]+, pass 1\): the mean logloss '
+	re+='of its last 10 batches is [0-9.]+, ten times a constant 0\.5.s \(0\.693\) '
+	re+='and more: training diverged: lower optimizer\.learning_rate \(10 now\)$'
+	[[ $stderr =~ $re ]] || fail "$stderr"
+	[ -z "$output" ] || fail "results printed: $output"
+	# the scheduler's job ends failed (its only worker failed)
+	wait_exit "$(ps_pid scheduler)"
+	[ "$status" -ne 0 ] || fail "the scheduler: exit 0"
 }
 
 @test "optimizer.name sum: refused without --allow-sum (exit 2), trained with it" {

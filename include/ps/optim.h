@@ -45,8 +45,9 @@ struct ps_optim {
 int		 optim_kind(const char *name, enum ps_optim_kind *kind);
 const char	*optim_name(enum ps_optim_kind);
 uint32_t	 optim_width(const struct ps_optim *);
-/* The safe defaults of this kind for what depends on it: lr, l1, l2 in *d. */
-void		 optim_defaults(enum ps_optim_kind, struct ps_optim *d);
+/* The safe defaults of this kind, for a linear model or a factorization machine
+ * (factors > 0), of what depends on them: lr, alpha, l1, l2 in *d. */
+void		 optim_defaults(enum ps_optim_kind, uint32_t factors, struct ps_optim *d);
 /* Apply one key's gradient g[dim] to its state. For sum, g is added to w. */
 void		 optim_push(const struct ps_optim *, float *restrict state,
 		    const float *restrict g);

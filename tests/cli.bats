@@ -145,7 +145,7 @@ conf_programs() {
 @test "a bad value given with -o is refused naming the option, exit 2" {
 	local bad
 	for bad in optimizer.l1=abc cluster.servers=0 cluster.workers=-1 net.max_frame=1 \
-	    model.bias=maybe optimizer.name=adam optimizer.alpha=0 scheduler.port=65536 \
+	    model.bias=maybe optimizer.name=lion optimizer.alpha=0 scheduler.port=65536 \
 	    model.dim=0 optimizer.l2=nan; do
 		for p in $(conf_programs); do
 			runq "$PS_BUILD/$p" -n -o "$bad"

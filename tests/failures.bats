@@ -137,7 +137,9 @@ ps_children_have() {
 
 @test "huge but finite gradients pushed again and again: every weight stays finite" {
 	local i
-	for i in $(seq 20); do echo "$((i % 2)) 1:3e38 2:1"; done >"$PS_TMP/huge.svm"
+	# (9: from the 10th batch on, a worker stops a runaway loss, which labels that
+	# alternate on the same huge feature soon make)
+	for i in $(seq 9); do echo "$((i % 2)) 1:3e38 2:1"; done >"$PS_TMP/huge.svm"
 	start_scheduler 1 1 -o cluster.linger=true	# workers one after the other
 	start_server
 	# one example a batch: each push is a finite 3e38 for FTRL's n and z
@@ -145,7 +147,7 @@ ps_children_have() {
 	    fail "the worker failed: $(cat "$PS_TMP/w1.log")"
 	run --separate-stderr worker --predict <"$PS_TMP/huge.svm"
 	assert_success
-	[ "${#lines[@]}" -eq 20 ] || fail "${#lines[@]} predictions"
+	[ "${#lines[@]}" -eq 9 ] || fail "${#lines[@]} predictions"
 	for i in "${lines[@]}"; do
 		[[ $i =~ ^[01]\.[0-9]{6}$ ]] || fail "a prediction is not a probability: '$i'"
 	done

@@ -53,9 +53,10 @@ blank(char c)
 	return c == ' ' || c == '\t';
 }
 
-/* An example the parser accepted, against the line read plainly. */
+/* An example the parser accepted, against the line read plainly; real: read by
+ * libsvm_parse_real, whose label is any finite number, kept as is. */
 static void
-check_example(const char *line, size_t len, const struct ps_example *ex)
+check_example(const char *line, size_t len, const struct ps_example *ex, int real)
 {
 	const char *p = line, *end = line + len, *tok, *colon, *hash;
 	size_t i = 0;
@@ -70,7 +71,9 @@ check_example(const char *line, size_t len, const struct ps_example *ex)
 	tok = p;
 	while (p < end && !blank(*p))
 		p++;
-	if (plain_float(tok, (size_t)(p - tok), &v) != 0 ||
+	if (plain_float(tok, (size_t)(p - tok), &v) != 0)
+		abort();
+	if (real ? !isfinite(v) || memcmp(&v, &ex->label, sizeof v) != 0 :
 	    !(v == 1 || v == -1 || v == 0) || ex->label != (v == 1))
 		abort();
 	for (;;) {
@@ -103,22 +106,26 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct ps_example ex;
 	char *cause;
 	size_t len;
-	int r;
+	int r, real;
 
 	example_init(&ex);
 	while (p < end) {
 		nl = memchr(p, '\n', (size_t)(end - p));
 		len = nl != NULL ? (size_t)(nl - p) + 1 : (size_t)(end - p);
-		cause = NULL;
-		r = libsvm_parse(p, len, &ex, &cause);
-		if (r == 1)
-			check_example(p, len, &ex);
-		else if (r == -1) {
-			if (cause == NULL || ex.nfeat != 0)
+		/* each line both ways: classification and regression labels */
+		for (real = 0; real < 2; real++) {
+			cause = NULL;
+			r = real ? libsvm_parse_real(p, len, &ex, &cause) :
+			    libsvm_parse(p, len, &ex, &cause);
+			if (r == 1)
+				check_example(p, len, &ex, real);
+			else if (r == -1) {
+				if (cause == NULL || ex.nfeat != 0)
+					abort();
+				free(cause);
+			} else if (r != 0)
 				abort();
-			free(cause);
-		} else if (r != 0)
-			abort();
+		}
 		p += len;
 	}
 	example_free(&ex);

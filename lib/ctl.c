@@ -630,9 +630,11 @@ get_print_json(const uint64_t *keys, size_t n, const uint64_t *uniq, size_t nu,
 	free(seen);
 }
 
-/* Pull sorted unique keys through a client of the cluster. */
+/* Pull sorted unique keys through a client of the cluster: *vals (xmalloc'd) has the
+ * job's model.dim floats a key, *dim, which the scheduler says. */
 static int
-get_pull(struct ps_ctl *ctl, const uint64_t *keys, size_t n, float *vals)
+get_pull(struct ps_ctl *ctl, const uint64_t *keys, size_t n, float **vals,
+    uint32_t *dim)
 {
 	struct ps_client cl;
 	struct ps_conn probe;
@@ -652,7 +654,9 @@ get_pull(struct ps_ctl *ctl, const uint64_t *keys, size_t n, float *vals)
 		free(cause);
 		return PS_EXIT_ERROR;
 	}
-	r = client_pull(&cl, keys, n, vals, &cause);
+	*dim = cl.conf->optim.dim;
+	*vals = xcalloc(n * *dim, sizeof **vals);
+	r = client_pull(&cl, keys, n, *vals, &cause);
 	client_close(&cl);
 	ctl_unwatch();
 	if (r != 0) {
@@ -666,10 +670,10 @@ get_pull(struct ps_ctl *ctl, const uint64_t *keys, size_t n, float *vals)
 static int
 ctl_get(struct ps_ctl *ctl, int argc, char **argv)
 {
-	uint32_t dim = ctl->conf->optim.dim;
+	uint32_t dim = 0;
 	uint64_t *keys, *uniq, *tmp;
 	size_t n = (size_t)argc - 1, nu, i;
-	float *vals;
+	float *vals = NULL;
 	int status;
 
 	if (n == 0)
@@ -689,8 +693,7 @@ ctl_get(struct ps_ctl *ctl, int argc, char **argv)
 	memcpy(uniq, keys, n * sizeof *keys);
 	nu = sort_u64_unique(uniq, tmp, n);
 	free(tmp);
-	vals = xcalloc(nu * dim, sizeof *vals);
-	if ((status = get_pull(ctl, uniq, nu, vals)) == PS_EXIT_OK) {
+	if ((status = get_pull(ctl, uniq, nu, &vals, &dim)) == PS_EXIT_OK) {
 		if (ctl->json)
 			get_print_json(keys, n, uniq, nu, vals, dim);
 		else

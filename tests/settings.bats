@@ -49,3 +49,14 @@ teardown() {
 	start_server -o optimizer.learning_rate=0.10 -o model.bias=yes
 	ps_log_has "$PS_TMP/server0.log" "serving on" || fail
 }
+
+@test "ps-ctl get prints the job's model.dim values a key, given none itself" {
+	start_scheduler 1 1 -o optimizer.name=sum -o model.dim=3
+	start_server
+	run timeout 20 "$PS_BUILD/ps-bench" -c "$PS_CONF" -k 10 -r 1
+	[ "$status" -eq 0 ] || fail "ps-bench: exit $status: $output"
+	run ps_ctl get 0
+	[ "$status" -eq 0 ] || fail "exit $status: $output"
+	# the key, a tab, then 3 values
+	[[ "$output" =~ ^0$'\t'[^\ ]+\ [^\ ]+\ [^\ ]+$ ]] || fail "$output"
+}

@@ -90,6 +90,7 @@ eval_add_squared(struct ps_eval *ev, double pred, double y)
 	if (!ev->streaming)
 		eval_keep(ev, pred, y > 0);
 	ev->n++;
+	ev->squared = 1;
 	ev->sq_sum += e * e;
 	ev->loss_sum += e * e;
 }

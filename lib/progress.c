@@ -10,6 +10,7 @@
 #include <sys/ioctl.h>
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,9 +74,14 @@ progress_draw(struct ps_progress *p)
 
 	len = snprintf(line, sizeof line, "\r%s: %s: %" PRIu64 " examples, %.0f/s",
 	    p->prog, p->what, p->read, p->rate);
-	if (p->eval != NULL && p->eval->n > 0 && len < (int)sizeof line)
-		len += snprintf(line + len, sizeof line - len, ", logloss %.4f",
-		    p->eval->loss_sum / p->eval->n);
+	if (p->eval != NULL && p->eval->n > 0 && len < (int)sizeof line) {
+		if (p->eval->squared)
+			len += snprintf(line + len, sizeof line - len, ", rmse %.4f",
+			    sqrt(p->eval->sq_sum / p->eval->n));
+		else
+			len += snprintf(line + len, sizeof line - len, ", logloss %.4f",
+			    p->eval->loss_sum / p->eval->n);
+	}
 	if (len >= (int)sizeof line)
 		len = sizeof line - 1;
 	/* A line wider than the terminal wraps, and "\r" would redraw only its end. */

@@ -13,6 +13,7 @@ struct ps_eval {
 					 * squared error (eval_add_squared), so that a
 					 * progress line shows the mean loss of either */
 	double		 sq_sum;	/* squared errors summed (eval_add_squared) */
+	int		 squared;	/* a regression's: eval_add_squared was used */
 	int		 streaming;	/* keep no scores: constant memory, no AUC */
 	float		*scores;	/* kept for AUC: 5 bytes an example */
 	uint8_t		*labels;

@@ -43,10 +43,10 @@ static void	sched_check_barrier(struct sched *);
 #define SCHED_NAME_MAX		255
 /*
  * STATUS must fit in net.max_frame, so the node table is bounded by it. A node's row
- * (sched_put_node) is at most 406 bytes: 17 keys (129 bytes), 14 numbers (9 bytes
+ * (sched_put_node) is at most 421 bytes: 18 keys (135 bytes), 15 numbers (9 bytes
  * each), role and state (10 bytes each), the address (127 + 2: sched_node_addr cuts
- * it), the map header (3). The rest, the frame's header, the 8 other fields and
- * the barrier's name (SCHED_NAME_MAX), is under 600 bytes.
+ * it), the map header (3). The rest, the frame's header, the 9 other fields and
+ * the barrier's name (SCHED_NAME_MAX), is under 620 bytes.
  */
 #define STATUS_ROW_MAX		512
 #define STATUS_HEAD_MAX		1024
@@ -598,7 +598,7 @@ sched_put_node(struct sched *s, const struct node *n, double now)
 	char addr[128];
 
 	sched_node_addr(n, addr, sizeof addr);
-	msg_put_map(&s->out, 17);
+	msg_put_map(&s->out, 18);
 	msg_put_str(&s->out, "id");		msg_put_uint(&s->out, n->id);
 	msg_put_str(&s->out, "role");		msg_put_str(&s->out, proto_role_name(n->role));
 	msg_put_str(&s->out, "addr");		msg_put_str(&s->out, addr);
@@ -617,6 +617,7 @@ sched_put_node(struct sched *s, const struct node *n, double now)
 	msg_put_str(&s->out, "pulls");		msg_put_uint(&s->out, n->pulls);
 	msg_put_str(&s->out, "bytes_in");	msg_put_uint(&s->out, n->bytes_in);
 	msg_put_str(&s->out, "bytes_out");	msg_put_uint(&s->out, n->bytes_out);
+	msg_put_str(&s->out, "clock");		msg_put_uint(&s->out, n->clock);
 }
 
 /* {"completed": N, "failed": M} */
@@ -639,7 +640,7 @@ sched_status(struct sched *s, struct ps_peer *p, struct node *n, struct ps_msg *
 	(void)n;
 	sched_update_self(s);
 	msg_begin(&s->out, &h, 1);
-	msg_put_map(&s->out, 10);
+	msg_put_map(&s->out, 11);
 	msg_put_str(&s->out, "epoch");
 	msg_put_uint(&s->out, s->map.epoch);
 	msg_put_str(&s->out, "servers");
@@ -652,6 +653,9 @@ sched_status(struct sched *s, struct ps_peer *p, struct node *n, struct ps_msg *
 	msg_put_bool(&s->out, reshard_busy(s));
 	msg_put_str(&s->out, "examples");
 	msg_put_uint(&s->out, sched_examples(s));
+	msg_put_str(&s->out, "consistency");
+	msg_put_str(&s->out, s->conf->consistency == PS_BSP ? "bsp" :
+	    s->conf->consistency == PS_SSP ? "ssp" : "asp");
 	sched_put_events(s, "reshards", s->moves_done, s->moves_failed);
 	sched_put_events(s, "checkpoints", s->ckpts_done, s->ckpts_failed);
 	sched_put_events(s, "failovers", s->failovers_done, s->failovers_failed);

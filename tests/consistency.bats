@@ -117,3 +117,15 @@ both_succeed() {
 	[ "$status" -eq 1 ] || fail "exit $status: $output"
 	assert_output --partial "cluster.consistency: this worker has 'bsp', the job 'asp'"
 }
+
+@test "ps-ctl status --json: the job's consistency model and each worker's clock" {
+	job bsp -o cluster.linger=true
+	start_worker fast "$HEART" "${W[@]}"
+	start_worker slow "$HEART" "${W[@]}"
+	both_succeed
+	run ps_ctl status --json
+	[ "$status" -eq 0 ] || fail "exit $status: $output"
+	jq -e '.consistency == "bsp" and
+	    ([.nodes[] | select(.role == "worker") | .clock] == [26, 26])' \
+	    <<<"$output" >/dev/null || fail "$output"
+}

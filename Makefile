@@ -12,7 +12,7 @@
 
 B        ?= build
 CC       ?= cc
-PKGS      = libevent msgpack yaml-0.1 libxxhash libcrypto
+PKGS      = libevent msgpack yaml-0.1 libxxhash nettle
 OPT      ?= -O2
 CFLAGS   += -std=c11 -Wall -Wextra -Werror $(OPT) -g -D_GNU_SOURCE -Iinclude \
             $(shell pkg-config --cflags $(PKGS))
@@ -22,7 +22,7 @@ SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 DEBS = build-essential pkg-config libevent-dev libmsgpack-dev libyaml-dev libxxhash-dev \
        libreadline-dev bats bats-assert bats-support liblinear-tools jq expect ca-certificates \
-       mandoc openssh-client openssh-server iproute2 libssl-dev clang dataset-fashion-mnist
+       mandoc openssh-client openssh-server iproute2 nettle-dev clang dataset-fashion-mnist
 
 LIB_SRC  = $(wildcard lib/*.c)
 LIB_OBJ  = $(LIB_SRC:lib/%.c=$(B)/lib/%.o)

@@ -9,9 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <nettle/hmac.h>
+#include <nettle/memops.h>
 
 #include "ps/auth.h"
 #include "ps/log.h"
@@ -53,7 +52,7 @@ auth_load(const char *path, char **cause)
 	if (n < 16 || (size_t)n >= sizeof auth_secret) {
 		xasprintf(cause, "net.secret_file %s: %zd bytes: want 16 to %d", path, n,
 		    AUTH_MAX_SECRET - 1);
-		OPENSSL_cleanse(auth_secret, sizeof auth_secret);
+		explicit_bzero(auth_secret, sizeof auth_secret);
 		return -1;
 	}
 	auth_len = (size_t)n;
@@ -80,7 +79,7 @@ auth_proof(enum auth_side side, const uint8_t *nonce_c, const uint8_t *nonce_a,
 	uint8_t		 msg[16 + 2 * AUTH_NONCE];
 	const uint8_t	*first = side == AUTH_ACCEPT ? nonce_c : nonce_a;
 	const uint8_t	*second = side == AUTH_ACCEPT ? nonce_a : nonce_c;
-	unsigned int	 out = 0;
+	struct hmac_sha256_ctx ctx;
 
 	*len = 0;
 	if (auth_len == 0)
@@ -90,9 +89,10 @@ auth_proof(enum auth_side side, const uint8_t *nonce_c, const uint8_t *nonce_a,
 	    side == AUTH_ACCEPT ? 9 : 10);
 	memcpy(msg + 16, first, AUTH_NONCE);
 	memcpy(msg + 16 + AUTH_NONCE, second, AUTH_NONCE);
-	if (HMAC(EVP_sha256(), auth_secret, (int)auth_len, msg, sizeof msg, proof,
-	    &out) == NULL || out != AUTH_PROOF)
-		fatalx("HMAC-SHA256 failed");
+	hmac_sha256_set_key(&ctx, auth_len, (const uint8_t *)auth_secret);
+	hmac_sha256_update(&ctx, sizeof msg, msg);
+	hmac_sha256_digest(&ctx, AUTH_PROOF, proof);
+	explicit_bzero(&ctx, sizeof ctx);	/* it holds the key's pads */
 	*len = AUTH_PROOF;
 }
 
@@ -116,7 +116,7 @@ auth_check(enum auth_side side, const uint8_t *nonce_c, const uint8_t *nonce_a,
 		return -1;
 	}
 	auth_proof(side, nonce_c, nonce_a, want, &wlen);
-	if (len != wlen || CRYPTO_memcmp(want, proof, wlen) != 0) {
+	if (len != wlen || !memeql_sec(want, proof, wlen)) {
 		*why = "authentication failed: the peer's secret differs (net.secret_file)";
 		return -1;
 	}

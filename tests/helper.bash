@@ -153,7 +153,9 @@ ps_wait_line() {
 		return 1
 	fi
 	if ! ps_log_has "$file" "$pattern"; then
-		echo "$name exited before printing /$pattern/" >&2
+		# (its exit status tells a crash, 128 + signal, from an exit)
+		wait "$pid" 2>/dev/null
+		echo "$name exited (status $?) before printing /$pattern/" >&2
 		return 1
 	fi
 }

@@ -104,6 +104,38 @@ test_proofs(void)
 	CHECK(auth_check(AUTH_CONNECT, nc, na, pc, lc, &why) == -1);
 }
 
+/*
+ * The proofs on the wire, pinned: HMAC-SHA256 over the label padded to 16 bytes and
+ * both nonces, worked out apart from the code (Python's hmac module), so that a
+ * change of crypto library cannot change the handshake.
+ */
+static void
+test_known_proofs(void)
+{
+	static const uint8_t accept[AUTH_PROOF] = {
+		0x6d, 0x52, 0x21, 0x5d, 0xc4, 0xeb, 0xdf, 0xd3, 0x75, 0x22, 0x0a, 0xb0,
+		0xec, 0x04, 0xd7, 0x49, 0x00, 0xf6, 0x18, 0x50, 0xb6, 0xb5, 0x21, 0xcf,
+		0x0d, 0xd4, 0x2c, 0xd7, 0xcb, 0x2f, 0xdd, 0x9d };
+	static const uint8_t connect[AUTH_PROOF] = {
+		0x72, 0x95, 0xd3, 0xa9, 0x32, 0xd0, 0xf3, 0x20, 0x7a, 0x6c, 0x4e, 0x72,
+		0xf0, 0xb9, 0xa2, 0x93, 0x49, 0x0e, 0xc7, 0xb9, 0x99, 0x95, 0xc9, 0xd2,
+		0xc8, 0xf2, 0x8b, 0x74, 0x3c, 0x43, 0x7f, 0x9d };
+	uint8_t nc[AUTH_NONCE], na[AUTH_NONCE], proof[AUTH_PROOF];
+	char *cause = NULL;
+	size_t i, len;
+
+	for (i = 0; i < AUTH_NONCE; i++) {
+		nc[i] = (uint8_t)(1 + i);
+		na[i] = (uint8_t)(101 + i);
+	}
+	write_secret("0123456789abcdef0123456789abcdef", 0600);
+	CHECK(auth_load(path, &cause) == 0);
+	auth_proof(AUTH_ACCEPT, nc, na, proof, &len);
+	CHECK(len == AUTH_PROOF && memcmp(proof, accept, AUTH_PROOF) == 0);
+	auth_proof(AUTH_CONNECT, nc, na, proof, &len);
+	CHECK(len == AUTH_PROOF && memcmp(proof, connect, AUTH_PROOF) == 0);
+}
+
 int
 main(void)
 {
@@ -115,6 +147,7 @@ main(void)
 	RUN(test_no_secret);
 	RUN(test_load);
 	RUN(test_proofs);
+	RUN(test_known_proofs);
 	unlink(path);
 	return UNIT_DONE();
 }

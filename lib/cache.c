@@ -71,6 +71,7 @@
 #include <xxhash.h>
 
 #include "ps/cache.h"
+#include "ps/le.h"
 #include "ps/xmalloc.h"
 
 static const unsigned char cache_magic[8] = { 'P', 'S', 'C', 'A', 'C', 'H', 'E', '\0' };
@@ -120,54 +121,6 @@ struct ps_cache {
 	size_t		 exoff[PS_CACHE_BLOCK_EXAMPLES];
 	uint32_t	 perm[PS_CACHE_BLOCK_EXAMPLES];
 };
-
-static void
-put_u32(unsigned char *p, uint32_t v)
-{
-	p[0] = v & 0xff;
-	p[1] = (v >> 8) & 0xff;
-	p[2] = (v >> 16) & 0xff;
-	p[3] = v >> 24;
-}
-
-static void
-put_u64(unsigned char *p, uint64_t v)
-{
-	put_u32(p, (uint32_t)v);
-	put_u32(p + 4, (uint32_t)(v >> 32));
-}
-
-static void
-put_f32(unsigned char *p, float f)
-{
-	uint32_t bits;
-
-	memcpy(&bits, &f, 4);
-	put_u32(p, bits);
-}
-
-static uint32_t
-get_u32(const unsigned char *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	    (uint32_t)p[3] << 24;
-}
-
-static uint64_t
-get_u64(const unsigned char *p)
-{
-	return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32;
-}
-
-static float
-get_f32(const unsigned char *p)
-{
-	uint32_t bits = get_u32(p);
-	float f;
-
-	memcpy(&f, &bits, 4);
-	return f;
-}
 
 /* splitmix64. */
 static uint64_t

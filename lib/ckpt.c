@@ -36,6 +36,7 @@
 
 #include "ps/ckpt.h"
 #include "ps/file.h"
+#include "ps/le.h"
 #include "ps/map.h"
 #include "ps/sort.h"
 #include "ps/xmalloc.h"
@@ -93,67 +94,6 @@ static const struct {
 	{ PS_OPTIM_ADAM,	0,			"w m v t",	4 },
 };
 #define NLAYOUTS	(sizeof ckpt_layouts / sizeof ckpt_layouts[0])
-
-static void
-put_u16(unsigned char *p, uint16_t v)
-{
-	p[0] = v & 0xff;
-	p[1] = v >> 8;
-}
-
-static void
-put_u32(unsigned char *p, uint32_t v)
-{
-	p[0] = v & 0xff;
-	p[1] = (v >> 8) & 0xff;
-	p[2] = (v >> 16) & 0xff;
-	p[3] = v >> 24;
-}
-
-static void
-put_u64(unsigned char *p, uint64_t v)
-{
-	put_u32(p, (uint32_t)v);
-	put_u32(p + 4, (uint32_t)(v >> 32));
-}
-
-static void
-put_f32(unsigned char *p, float f)
-{
-	uint32_t bits;
-
-	memcpy(&bits, &f, 4);
-	put_u32(p, bits);
-}
-
-static uint16_t
-get_u16(const unsigned char *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint32_t
-get_u32(const unsigned char *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	    (uint32_t)p[3] << 24;
-}
-
-static uint64_t
-get_u64(const unsigned char *p)
-{
-	return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32;
-}
-
-static float
-get_f32(const unsigned char *p)
-{
-	uint32_t bits = get_u32(p);
-	float f;
-
-	memcpy(&f, &bits, 4);
-	return f;
-}
 
 /* The first layout of a kind: sgd's with schedule constant. */
 const char *

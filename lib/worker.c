@@ -456,7 +456,7 @@ batch_run(struct worker *wk, enum batch_mode mode, char **cause)
 	uint32_t dim = wk->dim, k = wk->k, f;
 	int bias = wk->bias;
 	size_t bias_at = 0, i, j, from = 0;
-	double *s = wk->fm_s, loss = 0;
+	double *s = wk->fm_s, loss_before = wk->train.loss_sum;
 	char what[96];
 
 	if (b->n == 0)
@@ -509,9 +509,6 @@ batch_run(struct worker *wk, enum batch_mode mode, char **cause)
 		p = wk->squared ? z : sigmoid(z);
 		switch (mode) {
 		case MODE_TRAIN:
-			if (!wk->squared)
-				loss += y > 0.5 ? -log(fmax(p, 1e-15)) :
-				    -log(fmax(1 - p, 1e-15));
 			if (wk->squared) {
 				d = z - y;	/* d (1/2 (z - y)^2) / d z */
 				if (!isfinite(d * d)) {
@@ -566,7 +563,9 @@ batch_run(struct worker *wk, enum batch_mode mode, char **cause)
 		from = b->end[i];
 	}
 	if (mode == MODE_TRAIN) {
-		if (!wk->squared && batch_runaway(wk, loss / (double)b->n, cause) != 0)
+		/* (the batch's logloss: what eval_add summed for it) */
+		if (!wk->squared && batch_runaway(wk, (wk->train.loss_sum - loss_before) /
+		    (double)b->n, cause) != 0)
 			return -1;
 		if (client_push(&wk->client, b->ukeys, b->nu, b->g, cause) != 0)
 			return -1;

@@ -216,17 +216,18 @@ nothing_left() {
 	[ -z "$(job_procs)" ]
 }
 
-# assert_nothing_left [SECONDS]: within SECONDS (default 5), no process of the job is
-# left, and the sessions' temporary folders are gone.
+# assert_nothing_left [SECONDS]: within SECONDS (default 10: under the sanitizers a
+# session's shell took more than 5 to end), no process of the job is left, and the
+# sessions' temporary folders are gone.
 assert_nothing_left() {
 	local left
-	if ! wait_until "${1:-5}" nothing_left 2>/dev/null; then
+	if ! wait_until "${1:-10}" nothing_left 2>/dev/null; then
 		left=$(job_procs)
 		fail "processes of the job left:
 $left"
 	fi
 	# (the session's shell removes its folder as it ends: give it the same time)
-	wait_until "${1:-5}" no_folders_left 2>/dev/null ||
+	wait_until "${1:-10}" no_folders_left 2>/dev/null ||
 	    fail "temporary folders left on the far side: $(ls -A "$RTMP")"
 }
 no_folders_left() {
